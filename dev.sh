@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Holt's developer entry point. On a fresh Debian machine with only rustup:
+#
+#   ./dev.sh serve     build and run Holt on its embedded default (http://127.0.0.1:8080)
+#   ./dev.sh test      install what the tests need, then run every check and test
+#   ./dev.sh bench     release benchmark against the corpus (see bench/README.md)
+#
+# Everything it needs (the pinned toolchain, the wasm32-wasip2 target, git and python3 for the
+# test peers) it installs itself; nothing is assumed beyond rustup and the package registries.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")"
+
+TOOLCHAIN=1.95.0
+
+say() { printf 'dev.sh: %s\n' "$*" >&2; }
+
+# rust-toolchain.toml pins the toolchain, but RUSTUP_AUTO_INSTALL=0 on some machines means
+# rustup will not fetch it (or its targets) on its own.
+ensure_toolchain() {
+  if ! command -v rustup >/dev/null 2>&1; then
+    say "rustup is required: https://rustup.rs"
+    exit 1
+  fi
+  if ! rustup toolchain list | grep -q "^${TOOLCHAIN}"; then
+    say "installing Rust ${TOOLCHAIN}"
+    rustup toolchain install "$TOOLCHAIN" --profile minimal --component rustfmt,clippy
+  fi
+  local installed
+  installed=$(rustup component list --toolchain "$TOOLCHAIN" --installed 2>/dev/null || true)
+  for component in rustfmt clippy; do
+    grep -q "^${component}" <<<"$installed" || rustup component add "$component" --toolchain "$TOOLCHAIN"
+  done
+  if ! rustup target list --toolchain "$TOOLCHAIN" --installed | grep -q '^wasm32-wasip2$'; then
+    say "adding the wasm32-wasip2 target"
+    rustup target add wasm32-wasip2 --toolchain "$TOOLCHAIN"
+  fi
+}
+
+# Debian packages the tests drive as real peers: git (clone, fsck) and python3 (the corpus
+# generator). Installed with apt when missing and possible.
+ensure_packages() {
+  local missing=()
+  for tool in "$@"; do
+    command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    say "installing ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  else
+    say "please install: ${missing[*]} (Debian: sudo apt-get install ${missing[*]})"
+    exit 1
+  fi
+}
+
+cmd=${1:-}
+[ $# -gt 0 ] && shift
+case "$cmd" in
+  serve)
+    ensure_toolchain
+    exec cargo run --release --locked -p holt -- serve "$@"
+    ;;
+  test)
+    ensure_toolchain
+    ensure_packages git python3
+    cargo fmt --all --check
+    cargo clippy --locked --all-targets -- -D warnings
+    cargo test --locked --workspace "$@"
+    ;;
+  bench)
+    ensure_toolchain
+    ensure_packages git python3 wrk
+    cargo build --release --locked -p holt
+    exec python3 bench/run.py "$@"
+    ;;
+  *)
+    sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'
+    exit 2
+    ;;
+esac

@@ -1,0 +1,211 @@
+//! The `holt` command line: `serve`, `reindex`, `import`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::config::Settings;
+use crate::index::SyncProgress;
+use crate::server::{self, LaunchError};
+
+/// Holt: a git-backed Markdown wiki engine.
+///
+/// With no configuration, `holt serve` keeps its data in ./holt-data, listens on
+/// 127.0.0.1:8080 and serves one wiki with a Home page. Settings come from holt.toml
+/// (or --config) and HOLT_* environment variables; flags override both.
+#[derive(Debug, Parser)]
+#[command(name = "holt", version, about, long_about)]
+pub struct Cli {
+    /// Configuration file (default: ./holt.toml if it exists).
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Data directory: wikis, databases and generated keys (default: ./holt-data).
+    #[arg(long, global = true, value_name = "DIR")]
+    data: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the wiki over HTTP.
+    Serve {
+        /// Address to listen on, e.g. 127.0.0.1:8080 (port 0 picks a free port).
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<SocketAddr>,
+    },
+    /// Rebuild the wiki's search and history index from its git repository.
+    Reindex,
+    /// Import an existing wiki's git repository (An Otter Wiki's, or any repo of Markdown
+    /// pages), keeping its whole history.
+    Import {
+        /// The repository to import: a working copy or a bare repository.
+        path: PathBuf,
+        /// Replace a wiki that already has pages (its folder is kept beside, renamed).
+        #[arg(long)]
+        replace: bool,
+    },
+}
+
+/// Runs the command line; returns the process exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let mut settings = match Settings::load(cli.config.as_deref()) {
+        Ok(settings) => settings,
+        Err(err) => return fail(&err.to_string()),
+    };
+    if let Some(data) = cli.data {
+        settings.data_dir = data;
+    }
+    let result = match cli.command {
+        Command::Serve { listen } => {
+            if let Some(listen) = listen {
+                settings.listen = listen;
+            }
+            serve(settings)
+        }
+        Command::Reindex => reindex(&settings),
+        Command::Import { path, replace } => crate::import::import(&settings, &path, replace),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => fail(&message),
+    }
+}
+
+fn fail(message: &str) -> ExitCode {
+    eprintln!("holt: {message}");
+    ExitCode::FAILURE
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("HOLT_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("holt=info,tower_http=warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn serve(settings: Settings) -> Result<(), String> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    runtime.block_on(async move {
+        let addr = settings.listen;
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|source| LaunchError::Listen {
+                addr: addr.to_string(),
+                source,
+            })
+            .map_err(|e| e.to_string())?;
+        server::launch(settings, listener, shutdown_signal())
+            .await
+            .map_err(|e| e.to_string())
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutting down");
+}
+
+fn reindex(settings: &Settings) -> Result<(), String> {
+    let wiki_dir = server::wiki_dir(settings, &settings.wiki.slug);
+    if !wiki_dir.join("repo.git").exists() {
+        return Err(format!(
+            "there is no wiki '{}' in {}",
+            settings.wiki.slug,
+            settings.data_dir.display()
+        ));
+    }
+    let wiki = server::open_wiki(settings).map_err(|e| e.to_string())?;
+    let mut bars = SyncBars::new();
+    let stats = wiki
+        .reindex(&mut |p| bars.update(p))
+        .map_err(|e| format!("wiki '{}': {e}", settings.wiki.slug))?;
+    bars.finish();
+    eprintln!(
+        "holt: reindexed wiki '{}': {} commits, {} pages",
+        settings.wiki.slug,
+        stats.commits,
+        wiki.index().page_count().unwrap_or(0)
+    );
+    Ok(())
+}
+
+/// Progress bars for an index sync: one for commits, one for pages.
+pub struct SyncBars {
+    commits: Option<ProgressBar>,
+    pages: Option<ProgressBar>,
+}
+
+impl SyncBars {
+    pub fn new() -> Self {
+        SyncBars {
+            commits: None,
+            pages: None,
+        }
+    }
+
+    pub fn update(&mut self, progress: SyncProgress) {
+        let style = ProgressStyle::with_template("{msg:>8} [{bar:40}] {pos}/{len} ({eta})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> ");
+        let (slot, label, done, total) = match progress {
+            SyncProgress::Commits { done, total } => (&mut self.commits, "commits", done, total),
+            SyncProgress::Pages { done, total } => (&mut self.pages, "pages", done, total),
+        };
+        let bar = slot.get_or_insert_with(|| {
+            let bar = ProgressBar::new(total as u64)
+                .with_style(style)
+                .with_message(label);
+            bar.set_draw_target(indicatif::ProgressDrawTarget::stderr_with_hz(10));
+            bar
+        });
+        bar.set_position(done as u64);
+    }
+
+    pub fn finish(&mut self) {
+        for bar in [self.commits.take(), self.pages.take()]
+            .into_iter()
+            .flatten()
+        {
+            bar.finish();
+        }
+    }
+}
+
+impl Default for SyncBars {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The displayed form of a path in messages.
+pub fn shown(path: &Path) -> String {
+    path.display().to_string()
+}

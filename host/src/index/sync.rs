@@ -1,0 +1,270 @@
+//! Bringing the index up to HEAD: record new commits and their changed files, then re-read the
+//! pages they touched. Used after every write, at start-up, by `holt reindex` and `holt import`.
+
+use std::collections::{HashMap, HashSet};
+
+use gix::ObjectId;
+use rusqlite::{OptionalExtension, Transaction, params};
+
+use super::{Result, WikiIndex};
+use crate::render::Renderer;
+use crate::store::{ChangeKind, CommitMeta, PagePath, PageStore};
+
+/// Progress of a sync, for progress bars.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncProgress {
+    /// `done` of `total` new commits recorded.
+    Commits { done: usize, total: usize },
+    /// `done` of `total` touched pages re-read.
+    Pages { done: usize, total: usize },
+}
+
+/// What a sync did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SyncStats {
+    pub commits: usize,
+    pub pages: usize,
+    /// The index did not continue from HEAD's history and was rebuilt from the first commit.
+    pub rebuilt: bool,
+    /// Pages were added, deleted or renamed, so links elsewhere may now resolve differently.
+    pub existence_changed: bool,
+    /// Files that could not be indexed as pages (their names are not valid page names).
+    pub skipped: Vec<String>,
+}
+
+/// The last commit that touched a page within one sync.
+struct Touched {
+    path: String,
+    revision: ObjectId,
+    time: i64,
+}
+
+impl WikiIndex {
+    /// Brings the index up to the repository's HEAD.
+    pub fn sync(
+        &self,
+        store: &PageStore,
+        renderer: &Renderer,
+        progress: &mut dyn FnMut(SyncProgress),
+    ) -> Result<SyncStats> {
+        let mut conn = self.writer();
+        let head = store.head()?;
+        let indexed: Option<String> = conn
+            .query_row("SELECT value FROM meta WHERE key = 'head'", [], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        let mut stats = SyncStats::default();
+        let Some(head) = head else {
+            if indexed.is_some() {
+                drop(conn);
+                self.clear()?;
+            }
+            return Ok(stats);
+        };
+        if indexed.as_deref() == Some(head.to_string().as_str()) {
+            return Ok(stats);
+        }
+        let from = indexed
+            .as_deref()
+            .and_then(|hex| ObjectId::from_hex(hex.as_bytes()).ok())
+            .filter(|id| {
+                store
+                    .resolve_commit(&id.to_string())
+                    .ok()
+                    .flatten()
+                    .is_some()
+            });
+        let mut commits = store.commits_between(from, head)?;
+        let tx = conn.transaction()?;
+        if indexed.is_some() && (from.is_none() || !continues(&tx, &commits)?) {
+            // History was rewritten under us (or the old head vanished): start over.
+            tx.execute_batch(
+                "DELETE FROM links; DELETE FROM pages_fts; DELETE FROM pages; DELETE FROM changes;
+                 DELETE FROM commits; DELETE FROM meta;",
+            )?;
+            commits = store.commits_between(None, head)?;
+            stats.rebuilt = true;
+        }
+        let (touched, existence_changed) = record_commits(&tx, store, &commits, progress)?;
+        stats.existence_changed = existence_changed || stats.rebuilt;
+        stats.commits = commits.len();
+        let total = touched.len();
+        for (done, touched) in touched.into_values().enumerate() {
+            match PagePath::from_file(&format!("{}.md", touched.path)) {
+                Some(page) => match store.read_at(head, &page.file())? {
+                    Some((blob, bytes)) => {
+                        let text = String::from_utf8_lossy(&bytes);
+                        upsert_page(&tx, renderer, &page, &text, blob, &touched)?;
+                    }
+                    None => delete_page(&tx, &touched.path)?,
+                },
+                None => {
+                    delete_page(&tx, &touched.path)?;
+                    stats.skipped.push(format!("{}.md", touched.path));
+                }
+            }
+            stats.pages += 1;
+            progress(SyncProgress::Pages {
+                done: done + 1,
+                total,
+            });
+        }
+        tx.execute(
+            "INSERT INTO meta (key, value) VALUES ('head', ?1)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            [head.to_string()],
+        )?;
+        tx.commit()?;
+        Ok(stats)
+    }
+}
+
+/// True if every parent of the new commits is either among them or already indexed.
+fn continues(tx: &Transaction<'_>, commits: &[CommitMeta]) -> Result<bool> {
+    let new: HashSet<ObjectId> = commits.iter().map(|c| c.id).collect();
+    let mut stmt = tx.prepare_cached("SELECT 1 FROM commits WHERE id = ?1")?;
+    for commit in commits {
+        for parent in &commit.parents {
+            if !new.contains(parent) && !stmt.exists([parent.to_string()])? {
+                return Ok(false);
+            }
+        }
+    }
+    Ok(true)
+}
+
+/// Inserts the commits and their changed files; returns the pages they touched (by key), and
+/// whether any page was added, deleted or renamed.
+fn record_commits(
+    tx: &Transaction<'_>,
+    store: &PageStore,
+    commits: &[CommitMeta],
+    progress: &mut dyn FnMut(SyncProgress),
+) -> Result<(HashMap<String, Touched>, bool)> {
+    let mut insert_commit = tx.prepare_cached(
+        "INSERT INTO commits (id, author_name, author_email, time, message) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?;
+    let mut insert_change = tx.prepare_cached(
+        "INSERT INTO changes (seq, path, old_path, kind, page, blob) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?;
+    let mut follow_rename = tx.prepare_cached("UPDATE changes SET page = ?2 WHERE page = ?1")?;
+    let mut touched: HashMap<String, Touched> = HashMap::new();
+    let mut existence_changed = false;
+    let total = commits.len();
+    for (done, commit) in commits.iter().enumerate() {
+        insert_commit.execute(params![
+            commit.id.to_string(),
+            commit.author_name,
+            commit.author_email,
+            commit.time,
+            commit.message
+        ])?;
+        let seq = tx.last_insert_rowid();
+        for change in store.changes(commit)? {
+            let page = change.path.strip_suffix(".md");
+            let (kind, old_path) = match &change.kind {
+                ChangeKind::Added => ("A", None),
+                ChangeKind::Modified => ("M", None),
+                ChangeKind::Deleted => ("D", None),
+                ChangeKind::Renamed { from } => ("R", Some(from.as_str())),
+            };
+            if let (Some(page), Some(old_page)) =
+                (page, old_path.and_then(|p| p.strip_suffix(".md")))
+            {
+                follow_rename.execute(params![old_page, page])?;
+                let mark = Touched {
+                    path: old_page.to_string(),
+                    revision: commit.id,
+                    time: commit.time,
+                };
+                touched.insert(old_page.to_lowercase(), mark);
+            }
+            insert_change.execute(params![
+                seq,
+                change.path,
+                old_path,
+                kind,
+                page,
+                change.blob.map(|b| b.to_string())
+            ])?;
+            if let Some(page) = page {
+                existence_changed |= kind != "M";
+                let mark = Touched {
+                    path: page.to_string(),
+                    revision: commit.id,
+                    time: commit.time,
+                };
+                touched.insert(page.to_lowercase(), mark);
+            }
+        }
+        progress(SyncProgress::Commits {
+            done: done + 1,
+            total,
+        });
+    }
+    Ok((touched, existence_changed))
+}
+
+fn upsert_page(
+    tx: &Transaction<'_>,
+    renderer: &Renderer,
+    page: &PagePath,
+    text: &str,
+    blob: ObjectId,
+    touched: &Touched,
+) -> Result<()> {
+    let facts = renderer.analyze(page, text);
+    let title = facts
+        .title
+        .clone()
+        .unwrap_or_else(|| page.name().to_string());
+    let headings = serde_json::to_string(&facts.headings).unwrap_or_else(|_| "[]".into());
+    let id: i64 = tx
+        .prepare_cached(
+            "INSERT INTO pages (path, title, size, blob, revision, updated, headings)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+             ON CONFLICT (path) DO UPDATE SET path = excluded.path, title = excluded.title,
+                 size = excluded.size, blob = excluded.blob, revision = excluded.revision,
+                 updated = excluded.updated, headings = excluded.headings
+             RETURNING id",
+        )?
+        .query_row(
+            params![
+                page.as_str(),
+                title,
+                text.len() as i64,
+                blob.to_string(),
+                touched.revision.to_string(),
+                touched.time,
+                headings
+            ],
+            |r| r.get(0),
+        )?;
+    tx.prepare_cached("DELETE FROM links WHERE src = ?1")?
+        .execute([page.as_str()])?;
+    let mut insert_link =
+        tx.prepare_cached("INSERT OR IGNORE INTO links (src, dst) VALUES (?1, ?2)")?;
+    for link in &facts.links {
+        insert_link.execute([page.as_str(), link.as_str()])?;
+    }
+    tx.prepare_cached("DELETE FROM pages_fts WHERE rowid = ?1")?
+        .execute([id])?;
+    tx.prepare_cached("INSERT INTO pages_fts (rowid, title, body) VALUES (?1, ?2, ?3)")?
+        .execute(params![id, title, facts.text])?;
+    Ok(())
+}
+
+fn delete_page(tx: &Transaction<'_>, path: &str) -> Result<()> {
+    let id: Option<i64> = tx
+        .prepare_cached("DELETE FROM pages WHERE path = ?1 RETURNING id")?
+        .query_row([path], |r| r.get(0))
+        .optional()?;
+    if let Some(id) = id {
+        tx.prepare_cached("DELETE FROM pages_fts WHERE rowid = ?1")?
+            .execute([id])?;
+        tx.prepare_cached("DELETE FROM links WHERE src = ?1")?
+            .execute([path])?;
+    }
+    Ok(())
+}

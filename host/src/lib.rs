@@ -1,0 +1,15 @@
+//! Holt: a git-backed Markdown wiki engine and hosting platform with WebAssembly plugins.
+//!
+//! Modules depend downward only: `web` → `tenancy`/`wiki` → `render`/`index` → `store` → `db`.
+
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod import;
+pub mod index;
+pub mod render;
+pub mod server;
+pub mod store;
+pub mod tenancy;
+pub mod web;
+pub mod wiki;

@@ -1,0 +1,5 @@
+//! The `holt` binary.
+
+fn main() -> std::process::ExitCode {
+    holt::cli::main()
+}

@@ -1,0 +1,220 @@
+//! The HTTP server: the router (every route in one place), shared state, and `launch`.
+
+mod attachments;
+mod error;
+mod pages;
+mod theme;
+mod wide;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Serialize;
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::TraceLayer;
+
+pub use error::AppError;
+pub use theme::{Theme, ThemeError};
+
+use crate::config::Settings;
+use crate::tenancy::{RequestContext, TenantResolver};
+
+/// State shared by every handler.
+#[derive(Clone)]
+pub struct AppState {
+    pub resolver: Arc<TenantResolver>,
+    pub theme: Arc<Theme>,
+    pub settings: Arc<Settings>,
+}
+
+impl FromRequestParts<AppState> for RequestContext {
+    type Rejection = AppError;
+
+    async fn from_request_parts(_parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        Ok(state.resolver.resolve())
+    }
+}
+
+/// Every route of the wiki, in one place.
+pub fn app(state: AppState) -> Router {
+    let limits = &state.settings.limits;
+    // Form-encoding can triple a page's size; multipart adds a little to an attachment's.
+    let body_limit =
+        (limits.max_page_bytes * 3 + 64 * 1024).max(limits.max_attachment_bytes + 1024 * 1024);
+    Router::new()
+        .route("/", get(pages::home))
+        .route("/-/healthz", get(|| async { "ok\n" }))
+        .route("/-/static/{file}", get(theme::static_file))
+        .route("/-/index", get(wide::page_index))
+        .route("/-/changelog", get(wide::changelog))
+        .route("/-/changelog/feed.atom", get(wide::feed))
+        .route("/-/search", get(wide::search))
+        .route("/-/create", get(wide::create_form).post(wide::create))
+        .route("/-/commit/{rev}", get(wide::commit))
+        .route("/-/revert/{rev}", post(wide::revert))
+        .route("/-/orphans", get(wide::orphans))
+        .route(
+            "/robots.txt",
+            get(|| async { "User-agent: *\nDisallow: /-/\n" }),
+        )
+        .route("/{*path}", get(pages::get).post(pages::post))
+        .layer(DefaultBodyLimit::max(body_limit as usize))
+        .layer(middleware::from_fn(same_origin_writes))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("SAMEORIGIN"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("same-origin"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+        ))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// Pages may load their own scripts and styles, and KaTeX/mermaid from jsDelivr when a page
+/// has math or diagrams; nothing else runs.
+const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self' https://cdn.jsdelivr.net; \
+     style-src 'self' https://cdn.jsdelivr.net; font-src 'self' https://cdn.jsdelivr.net; \
+     img-src 'self' https: data:; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'self'";
+
+/// Refuses state-changing requests a browser sent from another site (cross-site request
+/// forgery), using the `Sec-Fetch-Site` and `Origin` headers browsers attach; requests without
+/// them do not come from a browser page and cannot carry a victim's ambient credentials.
+async fn same_origin_writes(request: Request, next: Next) -> Response {
+    let safe = matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS
+    );
+    if !safe && !is_same_origin(request.headers()) {
+        return (
+            StatusCode::FORBIDDEN,
+            Html(error::error_page(
+                StatusCode::FORBIDDEN,
+                "Cross-site form submissions are refused.",
+            )),
+        )
+            .into_response();
+    }
+    next.run(request).await
+}
+
+fn is_same_origin(headers: &axum::http::HeaderMap) -> bool {
+    let sec_fetch_site = HeaderName::from_static("sec-fetch-site");
+    if let Some(site) = headers.get(&sec_fetch_site) {
+        return matches!(site.as_bytes(), b"same-origin" | b"none");
+    }
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return true;
+    };
+    let Some(host) = headers.get(header::HOST) else {
+        return false;
+    };
+    let origin = origin.to_str().unwrap_or_default();
+    let origin_host = origin
+        .split_once("://")
+        .map(|(_, rest)| rest)
+        .unwrap_or_default();
+    origin_host.as_bytes() == host.as_bytes()
+}
+
+/// Runs blocking work (git, SQLite) off the async workers.
+pub async fn blocking<T, F>(work: F) -> Result<T, AppError>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Result<T, AppError> + Send + 'static,
+{
+    tokio::task::spawn_blocking(work).await?
+}
+
+/// Site-wide values every template gets as `site`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Site {
+    pub name: String,
+    pub assets: String,
+    pub can_write: bool,
+    pub can_upload: bool,
+}
+
+impl AppState {
+    fn site(&self, ctx: &RequestContext) -> Site {
+        Site {
+            name: self.settings.wiki.name.clone(),
+            assets: self.theme.version.clone(),
+            can_write: ctx.permissions.write,
+            can_upload: ctx.permissions.upload,
+        }
+    }
+
+    /// Renders a template into an HTML response with `status`.
+    fn html(
+        &self,
+        status: StatusCode,
+        template: &str,
+        context: &impl Serialize,
+    ) -> Result<Response, AppError> {
+        let body = self.theme.render(template, context)?;
+        Ok((status, Html(body)).into_response())
+    }
+}
+
+/// Runs the server on `listener` until `shutdown` resolves.
+pub async fn serve(
+    state: AppState,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cross_site_writes_are_recognized() {
+        let mut headers = axum::http::HeaderMap::new();
+        assert!(
+            is_same_origin(&headers),
+            "non-browser clients send neither header"
+        );
+        headers.insert(header::HOST, HeaderValue::from_static("wiki.example.org"));
+        headers.insert(
+            header::ORIGIN,
+            HeaderValue::from_static("https://wiki.example.org"),
+        );
+        assert!(is_same_origin(&headers));
+        headers.insert(
+            header::ORIGIN,
+            HeaderValue::from_static("https://evil.example"),
+        );
+        assert!(!is_same_origin(&headers));
+        headers.insert(
+            HeaderName::from_static("sec-fetch-site"),
+            HeaderValue::from_static("cross-site"),
+        );
+        assert!(!is_same_origin(&headers));
+        headers.insert(
+            HeaderName::from_static("sec-fetch-site"),
+            HeaderValue::from_static("same-origin"),
+        );
+        assert!(is_same_origin(&headers));
+    }
+}

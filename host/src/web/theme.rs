@@ -1,0 +1,220 @@
+//! The theme: tera templates and static files from `themes/default/`, built into the binary
+//! (or read from `theme_dir` when developing a theme).
+
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::path::Path;
+use std::sync::OnceLock;
+
+use axum::extract::{Path as UrlPath, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use tera::{Tera, Value};
+
+use super::AppState;
+use crate::render::highlight;
+use crate::render::links::page_url;
+
+macro_rules! theme_files {
+    ($($name:literal),* $(,)?) => {
+        &[$(($name, include_str!(concat!("../../../themes/default/", $name)))),*]
+    };
+}
+
+/// Templates of the built-in theme, by name.
+const TEMPLATES: &[(&str, &str)] = theme_files!(
+    "templates/base.html",
+    "templates/macros.html",
+    "templates/page.html",
+    "templates/missing.html",
+    "templates/edit.html",
+    "templates/history.html",
+    "templates/diff.html",
+    "templates/blame.html",
+    "templates/source.html",
+    "templates/attachments.html",
+    "templates/rename.html",
+    "templates/delete.html",
+    "templates/index.html",
+    "templates/changelog.html",
+    "templates/commit.html",
+    "templates/search.html",
+    "templates/create.html",
+    "templates/orphans.html",
+    "templates/feed.atom",
+);
+
+/// Static files of the built-in theme.
+const STATIC: &[(&str, &str)] = theme_files!("static/holt.css", "static/holt.js");
+
+/// Why the theme could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ThemeError {
+    #[error("theme template: {0}")]
+    Template(#[from] tera::Error),
+    #[error("theme file {path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+/// Templates and static files, ready to serve.
+pub struct Theme {
+    tera: Tera,
+    statics: HashMap<String, String>,
+    /// Changes whenever a static file changes; appended to their URLs so browsers may cache
+    /// them forever.
+    pub version: String,
+}
+
+impl Theme {
+    /// The built-in theme, or the one in `dir`.
+    pub fn load(dir: Option<&Path>) -> Result<Self, ThemeError> {
+        let read = |name: &str, builtin: &str| -> Result<String, ThemeError> {
+            match dir {
+                Some(dir) => {
+                    std::fs::read_to_string(dir.join(name)).map_err(|source| ThemeError::Io {
+                        path: dir.join(name).display().to_string(),
+                        source,
+                    })
+                }
+                None => Ok(builtin.to_string()),
+            }
+        };
+        let mut tera = Tera::default();
+        tera.autoescape_on(vec![".html", ".atom"]);
+        let mut templates = Vec::new();
+        for (name, builtin) in TEMPLATES {
+            let short = name.trim_start_matches("templates/");
+            templates.push((short.to_string(), read(name, builtin)?));
+        }
+        tera.add_raw_templates(templates)?;
+        tera.register_filter("page_url", filter_page_url);
+        tera.register_filter("datetime", filter_datetime);
+        tera.register_filter("rfc3339", filter_rfc3339);
+        tera.register_filter("ago", filter_ago);
+        tera.register_filter("filesize", filter_filesize);
+        tera.register_filter("short", filter_short);
+        tera.register_filter("first_line", filter_first_line);
+        let mut statics = HashMap::new();
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        for (name, builtin) in STATIC {
+            let content = read(name, builtin)?;
+            content.hash(&mut hasher);
+            statics.insert(name.trim_start_matches("static/").to_string(), content);
+        }
+        Ok(Theme {
+            tera,
+            statics,
+            version: format!("{:x}", hasher.finish()),
+        })
+    }
+
+    /// Renders a template with `context`.
+    pub fn render(&self, template: &str, context: &impl Serialize) -> Result<String, tera::Error> {
+        let context = tera::Context::from_serialize(context)?;
+        self.tera.render(template, &context)
+    }
+}
+
+/// Serves `/-/static/{file}`.
+pub async fn static_file(
+    State(state): State<AppState>,
+    UrlPath(file): UrlPath<String>,
+) -> Response {
+    static HIGHLIGHT_CSS: OnceLock<String> = OnceLock::new();
+    let body = match file.as_str() {
+        "highlight.css" => HIGHLIGHT_CSS.get_or_init(highlight::stylesheet).clone(),
+        name => match state.theme.statics.get(name) {
+            Some(content) => content.clone(),
+            None => return (StatusCode::NOT_FOUND, "no such file").into_response(),
+        },
+    };
+    let mime = mime_guess::from_path(&file).first_or_octet_stream();
+    let mut response = body.into_response();
+    let headers = response.headers_mut();
+    if let Ok(value) = HeaderValue::from_str(mime.essence_str()) {
+        headers.insert(header::CONTENT_TYPE, value);
+    }
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=31536000, immutable"),
+    );
+    response
+}
+
+fn string_arg(value: &Value, filter: &str) -> tera::Result<String> {
+    value
+        .as_str()
+        .map(str::to_string)
+        .ok_or_else(|| tera::Error::msg(format!("{filter}: expected a string")))
+}
+
+fn timestamp_arg(value: &Value, filter: &str) -> tera::Result<jiff::Timestamp> {
+    let secs = value
+        .as_i64()
+        .ok_or_else(|| tera::Error::msg(format!("{filter}: expected seconds")))?;
+    jiff::Timestamp::from_second(secs).map_err(|e| tera::Error::msg(format!("{filter}: {e}")))
+}
+
+fn filter_page_url(value: &Value, _: &HashMap<String, Value>) -> tera::Result<Value> {
+    Ok(Value::String(page_url(&string_arg(value, "page_url")?)))
+}
+
+fn filter_datetime(value: &Value, _: &HashMap<String, Value>) -> tera::Result<Value> {
+    let ts = timestamp_arg(value, "datetime")?;
+    Ok(Value::String(ts.strftime("%Y-%m-%d %H:%M UTC").to_string()))
+}
+
+fn filter_rfc3339(value: &Value, _: &HashMap<String, Value>) -> tera::Result<Value> {
+    let ts = timestamp_arg(value, "rfc3339")?;
+    Ok(Value::String(ts.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()))
+}
+
+fn filter_ago(value: &Value, _: &HashMap<String, Value>) -> tera::Result<Value> {
+    let ts = timestamp_arg(value, "ago")?;
+    let secs = (jiff::Timestamp::now().as_second() - ts.as_second()).max(0);
+    let text = match secs {
+        0..60 => "just now".to_string(),
+        60..3600 => plural(secs / 60, "minute"),
+        3600..86400 => plural(secs / 3600, "hour"),
+        86400..2_592_000 => plural(secs / 86400, "day"),
+        2_592_000..31_536_000 => plural(secs / 2_592_000, "month"),
+        _ => plural(secs / 31_536_000, "year"),
+    };
+    Ok(Value::String(text))
+}
+
+fn plural(n: i64, unit: &str) -> String {
+    if n == 1 {
+        format!("1 {unit} ago")
+    } else {
+        format!("{n} {unit}s ago")
+    }
+}
+
+fn filter_filesize(value: &Value, _: &HashMap<String, Value>) -> tera::Result<Value> {
+    let bytes = value
+        .as_u64()
+        .ok_or_else(|| tera::Error::msg("filesize: expected bytes"))? as f64;
+    let text = match bytes {
+        b if b < 1024.0 => format!("{b} B"),
+        b if b < 1024.0 * 1024.0 => format!("{:.1} KiB", b / 1024.0),
+        b => format!("{:.1} MiB", b / (1024.0 * 1024.0)),
+    };
+    Ok(Value::String(text))
+}
+
+fn filter_short(value: &Value, _: &HashMap<String, Value>) -> tera::Result<Value> {
+    let id = string_arg(value, "short")?;
+    Ok(Value::String(crate::wiki::short(&id).to_string()))
+}
+
+fn filter_first_line(value: &Value, _: &HashMap<String, Value>) -> tera::Result<Value> {
+    let text = string_arg(value, "first_line")?;
+    Ok(Value::String(
+        text.lines().next().unwrap_or_default().to_string(),
+    ))
+}

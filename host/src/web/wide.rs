@@ -1,0 +1,347 @@
+//! Wiki-wide routes under `/-/`: page index, changelog and its feed, search, create, commit,
+//! revert, orphans.
+
+use std::collections::HashMap;
+
+use axum::Form;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::{Deserialize, Serialize};
+
+use super::error::AppError;
+use super::pages::MessageForm;
+use super::{AppState, Site, blocking};
+use crate::index::{ChangedFile, CommitRow, PageRow, SearchHit};
+use crate::render::links::page_url;
+use crate::store::PagePath;
+use crate::tenancy::{Permission, RequestContext};
+use crate::wiki::{FileDiff, HOME, WikiError, short};
+
+/// Commits per changelog page.
+const CHANGELOG_PAGE: u32 = 100;
+/// Entries in the Atom feed.
+const FEED_ENTRIES: u32 = 50;
+/// Hits per search results page.
+const SEARCH_PAGE: u32 = 50;
+/// Longest accepted search query, in bytes.
+const MAX_QUERY_BYTES: usize = 500;
+
+fn page_number(query: &HashMap<String, String>) -> u32 {
+    query
+        .get("page")
+        .and_then(|p| p.parse().ok())
+        .filter(|p| (1..=100_000).contains(p))
+        .unwrap_or(1)
+}
+
+/// A folder of the page index with its pages.
+#[derive(Serialize)]
+struct Folder {
+    name: String,
+    pages: Vec<PageRow>,
+}
+
+pub async fn page_index(
+    State(state): State<AppState>,
+    ctx: RequestContext,
+) -> Result<Response, AppError> {
+    ctx.require(Permission::Read)?;
+    let wiki = ctx.wiki.clone();
+    let pages = blocking(move || Ok(wiki.index().pages(None).map_err(WikiError::from)?)).await?;
+    let mut folders: Vec<Folder> = Vec::new();
+    for page in pages {
+        let folder = page
+            .path
+            .rsplit_once('/')
+            .map(|(dir, _)| dir.to_string())
+            .unwrap_or_default();
+        match folders.last_mut() {
+            Some(last) if last.name.eq_ignore_ascii_case(&folder) => last.pages.push(page),
+            _ => folders.push(Folder {
+                name: folder,
+                pages: vec![page],
+            }),
+        }
+    }
+    folders.sort_by_key(|f| f.name.to_lowercase());
+    #[derive(Serialize)]
+    struct Index {
+        site: Site,
+        folders: Vec<Folder>,
+        total: usize,
+    }
+    let total = folders.iter().map(|f| f.pages.len()).sum();
+    state.html(
+        StatusCode::OK,
+        "index.html",
+        &Index {
+            site: state.site(&ctx),
+            folders,
+            total,
+        },
+    )
+}
+
+/// A changelog entry: a commit and the files it changed.
+#[derive(Serialize)]
+struct Change {
+    commit: CommitRow,
+    files: Vec<ChangedFile>,
+}
+
+fn changes(ctx: &RequestContext, limit: u32, offset: u32) -> Result<Vec<Change>, AppError> {
+    let commits = ctx.wiki.changelog(limit, offset)?;
+    let mut out = Vec::with_capacity(commits.len());
+    for commit in commits {
+        let files = ctx
+            .wiki
+            .index()
+            .changed_files(commit.seq)
+            .map_err(WikiError::from)?;
+        out.push(Change { commit, files });
+    }
+    Ok(out)
+}
+
+pub async fn changelog(
+    State(state): State<AppState>,
+    ctx: RequestContext,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Response, AppError> {
+    ctx.require(Permission::Read)?;
+    let number = page_number(&query);
+    let worker = ctx.clone();
+    let (entries, total) = blocking(move || {
+        let entries = changes(&worker, CHANGELOG_PAGE, (number - 1) * CHANGELOG_PAGE)?;
+        let total = worker
+            .wiki
+            .index()
+            .commit_count()
+            .map_err(WikiError::from)?;
+        Ok((entries, total))
+    })
+    .await?;
+    #[derive(Serialize)]
+    struct Changelog {
+        site: Site,
+        entries: Vec<Change>,
+        number: u32,
+        has_more: bool,
+        total: u64,
+    }
+    let has_more = u64::from(number * CHANGELOG_PAGE) < total;
+    state.html(
+        StatusCode::OK,
+        "changelog.html",
+        &Changelog {
+            site: state.site(&ctx),
+            entries,
+            number,
+            has_more,
+            total,
+        },
+    )
+}
+
+/// The Atom feed of recent changes.
+pub async fn feed(
+    State(state): State<AppState>,
+    ctx: RequestContext,
+    headers: axum::http::HeaderMap,
+) -> Result<Response, AppError> {
+    ctx.require(Permission::Read)?;
+    let worker = ctx.clone();
+    let entries = blocking(move || changes(&worker, FEED_ENTRIES, 0)).await?;
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("localhost");
+    #[derive(Serialize)]
+    struct Feed {
+        site: Site,
+        base: String,
+        updated: i64,
+        entries: Vec<Change>,
+    }
+    let updated = entries.first().map_or(0, |e| e.commit.time);
+    let context = Feed {
+        site: state.site(&ctx),
+        base: format!("http://{host}"),
+        updated,
+        entries,
+    };
+    let body = state.theme.render("feed.atom", &context)?;
+    let mut response = body.into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/atom+xml; charset=utf-8"),
+    );
+    Ok(response)
+}
+
+pub async fn search(
+    State(state): State<AppState>,
+    ctx: RequestContext,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Response, AppError> {
+    ctx.require(Permission::Read)?;
+    let q = query
+        .get("q")
+        .map(|q| q.trim().to_string())
+        .unwrap_or_default();
+    if q.len() > MAX_QUERY_BYTES {
+        return Err(AppError::BadRequest(format!(
+            "Search queries are limited to {MAX_QUERY_BYTES} bytes."
+        )));
+    }
+    let number = page_number(&query);
+    let wiki = ctx.wiki.clone();
+    let terms = q.clone();
+    let hits =
+        blocking(move || Ok(wiki.search(&terms, SEARCH_PAGE + 1, (number - 1) * SEARCH_PAGE)?))
+            .await?;
+    let has_more = hits.len() > SEARCH_PAGE as usize;
+    #[derive(Serialize)]
+    struct Search {
+        site: Site,
+        query: String,
+        hits: Vec<SearchHit>,
+        number: u32,
+        has_more: bool,
+        exact: Option<String>,
+    }
+    // Offer the page whose name is exactly what was typed.
+    let exact = PagePath::parse(&q)
+        .ok()
+        .filter(|p| ctx.wiki.exists(p))
+        .map(|p| p.to_string());
+    let hits = hits.into_iter().take(SEARCH_PAGE as usize).collect();
+    state.html(
+        StatusCode::OK,
+        "search.html",
+        &Search {
+            site: state.site(&ctx),
+            query: q,
+            hits,
+            number,
+            has_more,
+            exact,
+        },
+    )
+}
+
+pub async fn create_form(
+    State(state): State<AppState>,
+    ctx: RequestContext,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Response, AppError> {
+    ctx.require(Permission::Write)?;
+    let name = query.get("name").cloned().unwrap_or_default();
+    state.html(
+        StatusCode::OK,
+        "create.html",
+        &Create {
+            site: state.site(&ctx),
+            name,
+            error: None,
+        },
+    )
+}
+
+/// What the new-page form template gets.
+#[derive(Serialize)]
+struct Create {
+    site: Site,
+    name: String,
+    error: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct CreateForm {
+    name: String,
+}
+
+/// Validates the new page's name and opens the editor (or the page, if it exists).
+pub async fn create(
+    State(state): State<AppState>,
+    ctx: RequestContext,
+    Form(form): Form<CreateForm>,
+) -> Result<Response, AppError> {
+    ctx.require(Permission::Write)?;
+    let name = form.name.trim().trim_matches('/');
+    match PagePath::parse(name) {
+        Ok(page) if ctx.wiki.exists(&page) => {
+            Ok(Redirect::to(&page_url(page.as_str())).into_response())
+        }
+        Ok(page) => {
+            Ok(Redirect::to(&format!("{}/-/edit", page_url(page.as_str()))).into_response())
+        }
+        Err(err) => {
+            let context = Create {
+                site: state.site(&ctx),
+                name: name.to_string(),
+                error: Some(format!("Invalid page name: {err}.")),
+            };
+            state.html(StatusCode::BAD_REQUEST, "create.html", &context)
+        }
+    }
+}
+
+pub async fn commit(
+    State(state): State<AppState>,
+    ctx: RequestContext,
+    Path(rev): Path<String>,
+) -> Result<Response, AppError> {
+    ctx.require(Permission::Read)?;
+    let wiki = ctx.wiki.clone();
+    let detail = blocking(move || Ok(wiki.commit_detail(&rev)?)).await?;
+    #[derive(Serialize)]
+    struct Commit {
+        site: Site,
+        commit: CommitRow,
+        parent: Option<String>,
+        files: Vec<FileDiff>,
+    }
+    let context = Commit {
+        site: state.site(&ctx),
+        commit: detail.commit,
+        parent: detail.parent,
+        files: detail.files,
+    };
+    state.html(StatusCode::OK, "commit.html", &context)
+}
+
+pub async fn revert(
+    ctx: RequestContext,
+    Path(rev): Path<String>,
+    Form(form): Form<MessageForm>,
+) -> Result<Response, AppError> {
+    ctx.require(Permission::Write)?;
+    let wiki = ctx.wiki.clone();
+    let author = ctx.author();
+    let new = blocking(move || Ok(wiki.revert(&rev, &author, &form.message)?)).await?;
+    Ok(Redirect::to(&format!("/-/commit/{}", short(&new))).into_response())
+}
+
+pub async fn orphans(
+    State(state): State<AppState>,
+    ctx: RequestContext,
+) -> Result<Response, AppError> {
+    ctx.require(Permission::Read)?;
+    let wiki = ctx.wiki.clone();
+    let pages = blocking(move || Ok(wiki.index().orphans(HOME).map_err(WikiError::from)?)).await?;
+    #[derive(Serialize)]
+    struct Orphans {
+        site: Site,
+        pages: Vec<(String, String)>,
+    }
+    state.html(
+        StatusCode::OK,
+        "orphans.html",
+        &Orphans {
+            site: state.site(&ctx),
+            pages,
+        },
+    )
+}

@@ -1,0 +1,423 @@
+//! Writes: every operation is one commit, with preconditions checked against HEAD inside the
+//! store's write lock, and the index synced before returning.
+
+use gix::ObjectId;
+
+use super::{Result, Wiki, WikiError, short};
+use crate::index::CommitRow;
+use crate::render::links::rewrite_wikilinks;
+use crate::store::{AttachmentName, Author, CommitSpec, Edit, Expect, PagePath, StoreError};
+
+/// The result of saving a page.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SaveOutcome {
+    /// The page's revision after the save (unchanged if the content was identical).
+    pub revision: String,
+    pub created: bool,
+    /// The content was identical to the current version; nothing was committed.
+    pub unchanged: bool,
+}
+
+/// An attachment of a page.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Attachment {
+    pub name: String,
+    pub size: u64,
+    pub blob: String,
+}
+
+impl Wiki {
+    /// Saves `content` as `page`. `base` is the revision the writer started from: `None` creates
+    /// the page (a conflict if it exists); `Some(rev)` updates it (a conflict if it changed since).
+    pub fn save(
+        &self,
+        page: &PagePath,
+        content: &str,
+        base: Option<&str>,
+        author: &Author,
+        message: &str,
+    ) -> Result<SaveOutcome> {
+        if content.len() as u64 > self.limits.max_page_bytes {
+            return Err(WikiError::TooLarge {
+                what: "the page".into(),
+                limit: self.limits.max_page_bytes,
+            });
+        }
+        let file = self.canonical_file(page);
+        let expected = match base {
+            None => None,
+            Some(rev) => {
+                let base = self
+                    .commit_id(rev)
+                    .map_err(|_| WikiError::Invalid(format!("unknown base revision '{rev}'")))?;
+                self.store.blob_at(base, &file)?
+            }
+        };
+        let created = expected.is_none();
+        let message = if message.trim().is_empty() {
+            format!("{} {page}", if created { "Create" } else { "Update" })
+        } else {
+            message.to_string()
+        };
+        let spec = CommitSpec {
+            author: author.clone(),
+            message,
+            edits: vec![Edit::Put {
+                file: file.clone(),
+                content: content.as_bytes().to_vec(),
+            }],
+            expect: vec![Expect {
+                file: file.clone(),
+                blob: expected,
+            }],
+        };
+        match self.apply(&spec) {
+            Ok(commit) => Ok(SaveOutcome {
+                revision: commit.to_string(),
+                created,
+                unchanged: false,
+            }),
+            Err(WikiError::Store(StoreError::NothingToCommit)) => {
+                let row = self.page(page)?;
+                Ok(SaveOutcome {
+                    revision: row.revision,
+                    created: false,
+                    unchanged: true,
+                })
+            }
+            Err(WikiError::Store(StoreError::Conflict { current, .. })) => {
+                Err(self.conflict(page, current, created))
+            }
+            Err(other) => Err(other),
+        }
+    }
+
+    /// Deletes a page and its attachments.
+    pub fn delete(&self, page: &PagePath, author: &Author, message: &str) -> Result<String> {
+        let row = self.page(page)?;
+        let page = PagePath::parse(&row.path)?;
+        let blob = parse_oid(&row.blob)?;
+        let mut edits = vec![Edit::Remove { file: page.file() }];
+        for attachment in self.attachments(&page, None)? {
+            edits.push(Edit::Remove {
+                file: format!("{}/{}", page.attachment_dir(), attachment.name),
+            });
+        }
+        let message = default_message(message, || format!("Delete {page}"));
+        let spec = CommitSpec {
+            author: author.clone(),
+            message,
+            edits,
+            expect: vec![Expect {
+                file: page.file(),
+                blob: Some(blob),
+            }],
+        };
+        self.apply(&spec)
+            .map(|c| c.to_string())
+            .map_err(|e| self.map_conflict(&page, e))
+    }
+
+    /// Renames (moves) a page with its attachments; optionally rewrites `[[links]]` to it in
+    /// every page that has them, in the same commit.
+    pub fn rename(
+        &self,
+        from: &PagePath,
+        to: &PagePath,
+        rewrite_links: bool,
+        author: &Author,
+        message: &str,
+    ) -> Result<String> {
+        let row = self.page(from)?;
+        let from = PagePath::parse(&row.path)?;
+        if from.as_str() == to.as_str() {
+            return Err(WikiError::Invalid(
+                "the new name is the same as the old one".into(),
+            ));
+        }
+        if from.key() != to.key() && self.exists(to) {
+            return Err(WikiError::Conflict {
+                message: format!("a page named '{to}' already exists"),
+                current: self.index.page(to.as_str())?.map(|r| r.revision),
+            });
+        }
+        let head = self
+            .store
+            .head()?
+            .ok_or_else(|| WikiError::NotFound(format!("page '{from}'")))?;
+        let mut content = self.read_blob_text(&row.blob)?;
+        let mut edits = vec![Edit::Remove { file: from.file() }];
+        let mut expect = vec![Expect {
+            file: from.file(),
+            blob: Some(parse_oid(&row.blob)?),
+        }];
+        if from.key() != to.key() {
+            expect.push(Expect {
+                file: to.file(),
+                blob: None,
+            });
+        }
+        if rewrite_links {
+            if let Some(rewritten) = rewrite_wikilinks(&content, &from, to) {
+                content = rewritten;
+            }
+            for (source, _) in self.index.backlinks(from.as_str())? {
+                let Ok(source) = PagePath::parse(&source) else {
+                    continue;
+                };
+                if source.key() == from.key() {
+                    continue;
+                }
+                let Some((blob, bytes)) = self.store.read_at(head, &source.file())? else {
+                    continue;
+                };
+                let text = String::from_utf8_lossy(&bytes);
+                if let Some(rewritten) = rewrite_wikilinks(&text, &from, to) {
+                    edits.push(Edit::Put {
+                        file: source.file(),
+                        content: rewritten.into_bytes(),
+                    });
+                    expect.push(Expect {
+                        file: source.file(),
+                        blob: Some(blob),
+                    });
+                }
+            }
+        }
+        edits.push(Edit::Put {
+            file: to.file(),
+            content: content.into_bytes(),
+        });
+        for attachment in self.attachments(&from, None)? {
+            let old = format!("{}/{}", from.attachment_dir(), attachment.name);
+            let new = format!("{}/{}", to.attachment_dir(), attachment.name);
+            let bytes = self.store.read_blob(parse_oid(&attachment.blob)?)?;
+            edits.push(Edit::Remove { file: old });
+            edits.push(Edit::Put {
+                file: new,
+                content: bytes,
+            });
+        }
+        let message = default_message(message, || format!("Rename {from} to {to}"));
+        let spec = CommitSpec {
+            author: author.clone(),
+            message,
+            edits,
+            expect,
+        };
+        self.apply(&spec)
+            .map(|c| c.to_string())
+            .map_err(|e| self.map_conflict(&from, e))
+    }
+
+    /// Reverts one commit: every file it changed goes back to its state before, provided no later
+    /// commit changed the file again (then it is a conflict and nothing is written).
+    pub fn revert(&self, rev: &str, author: &Author, message: &str) -> Result<String> {
+        let commit = self.commit(rev)?;
+        let id = parse_oid(&commit.id)?;
+        let meta = self.store.commit_meta(id)?;
+        let parent = meta.parents.first().copied();
+        let mut edits = Vec::new();
+        let mut expect = Vec::new();
+        for file in self.index.changed_files(commit.seq)? {
+            let after = self.store.blob_at(id, &file.path)?;
+            expect.push(Expect {
+                file: file.path.clone(),
+                blob: after,
+            });
+            let before_path = file.old_path.clone().unwrap_or_else(|| file.path.clone());
+            let before = match parent {
+                Some(parent) => self.store.read_at(parent, &before_path)?,
+                None => None,
+            };
+            if file.old_path.is_some() {
+                edits.push(Edit::Remove {
+                    file: file.path.clone(),
+                });
+                expect.push(Expect {
+                    file: before_path.clone(),
+                    blob: None,
+                });
+            }
+            match before {
+                Some((_, bytes)) => edits.push(Edit::Put {
+                    file: before_path,
+                    content: bytes,
+                }),
+                None if file.old_path.is_none() => edits.push(Edit::Remove {
+                    file: file.path.clone(),
+                }),
+                None => {}
+            }
+        }
+        let message = default_message(message, || {
+            format!(
+                "Revert \"{}\"\n\nThis reverts commit {}.",
+                first_line(&commit.message),
+                commit.id
+            )
+        });
+        let spec = CommitSpec {
+            author: author.clone(),
+            message,
+            edits,
+            expect,
+        };
+        match self.apply(&spec) {
+            Ok(new) => Ok(new.to_string()),
+            Err(WikiError::Store(StoreError::Conflict { file, .. })) => Err(WikiError::Conflict {
+                message: format!(
+                    "cannot revert {}: '{file}' was changed again by a later commit; edit the page instead",
+                    short(&commit.id)
+                ),
+                current: None,
+            }),
+            Err(WikiError::Store(StoreError::NothingToCommit)) => Err(WikiError::Invalid(format!(
+                "reverting {} changes nothing",
+                short(&commit.id)
+            ))),
+            Err(other) => Err(other),
+        }
+    }
+
+    /// Adds (or replaces) an attachment of an existing page.
+    pub fn upload(
+        &self,
+        page: &PagePath,
+        name: &AttachmentName,
+        bytes: Vec<u8>,
+        author: &Author,
+        message: &str,
+    ) -> Result<String> {
+        if bytes.len() as u64 > self.limits.max_attachment_bytes {
+            return Err(WikiError::TooLarge {
+                what: format!("the attachment '{}'", name.as_str()),
+                limit: self.limits.max_attachment_bytes,
+            });
+        }
+        let row = self.page(page)?;
+        let page = PagePath::parse(&row.path)?;
+        let message = default_message(message, || format!("Attach {} to {page}", name.as_str()));
+        let spec = CommitSpec {
+            author: author.clone(),
+            message,
+            edits: vec![Edit::Put {
+                file: page.attachment_file(name),
+                content: bytes,
+            }],
+            expect: vec![Expect {
+                file: page.file(),
+                blob: Some(parse_oid(&row.blob)?),
+            }],
+        };
+        match self.apply(&spec) {
+            Ok(id) => Ok(id.to_string()),
+            Err(WikiError::Store(StoreError::NothingToCommit)) => Ok(row.revision),
+            Err(e) => Err(self.map_conflict(&page, e)),
+        }
+    }
+
+    /// Deletes one attachment.
+    pub fn delete_attachment(
+        &self,
+        page: &PagePath,
+        name: &AttachmentName,
+        author: &Author,
+        message: &str,
+    ) -> Result<String> {
+        let row = self.page(page)?;
+        let page = PagePath::parse(&row.path)?;
+        let file = page.attachment_file(name);
+        let head = self
+            .store
+            .head()?
+            .ok_or_else(|| WikiError::NotFound("attachment".into()))?;
+        let blob = self.store.blob_at(head, &file)?.ok_or_else(|| {
+            WikiError::NotFound(format!("attachment '{}' of page '{page}'", name.as_str()))
+        })?;
+        let message = default_message(message, || {
+            format!("Delete attachment {} of {page}", name.as_str())
+        });
+        let spec = CommitSpec {
+            author: author.clone(),
+            message,
+            edits: vec![Edit::Remove { file: file.clone() }],
+            expect: vec![Expect {
+                file,
+                blob: Some(blob),
+            }],
+        };
+        self.apply(&spec)
+            .map(|c| c.to_string())
+            .map_err(|e| self.map_conflict(&page, e))
+    }
+
+    /// Commits and syncs the index; the one way every write reaches git.
+    fn apply(&self, spec: &CommitSpec) -> Result<ObjectId> {
+        let commit = self.store.commit(spec)?;
+        self.sync(&mut |_| {})?;
+        Ok(commit.id)
+    }
+
+    /// The file of `page` as stored (keeps the stored case when the name differs only in case).
+    fn canonical_file(&self, page: &PagePath) -> String {
+        match self.index.page(page.as_str()) {
+            Ok(Some(row)) => format!("{}.md", row.path),
+            _ => page.file(),
+        }
+    }
+
+    fn conflict(&self, page: &PagePath, current: Option<ObjectId>, creating: bool) -> WikiError {
+        let revision = self
+            .index
+            .page(page.as_str())
+            .ok()
+            .flatten()
+            .map(|r| r.revision);
+        let message = match (&revision, creating, current) {
+            (Some(rev), true, _) => format!(
+                "page '{page}' already exists (current revision {}); edit it instead",
+                short(rev)
+            ),
+            (Some(rev), false, _) => format!(
+                "page '{page}' was changed by someone else; the current revision is {}: re-read it and apply your change again",
+                short(rev)
+            ),
+            (None, _, _) => format!("page '{page}' was deleted since your base revision"),
+        };
+        WikiError::Conflict {
+            message,
+            current: revision,
+        }
+    }
+
+    fn map_conflict(&self, page: &PagePath, err: WikiError) -> WikiError {
+        match err {
+            WikiError::Store(StoreError::Conflict { current, .. }) => {
+                self.conflict(page, current, false)
+            }
+            other => other,
+        }
+    }
+
+    /// The most recent commits, newest first.
+    pub fn changelog(&self, limit: u32, offset: u32) -> Result<Vec<CommitRow>> {
+        Ok(self.index.changelog(limit, offset)?)
+    }
+}
+
+fn parse_oid(hex: &str) -> Result<ObjectId> {
+    ObjectId::from_hex(hex.as_bytes()).map_err(|_| WikiError::NotFound(format!("object {hex}")))
+}
+
+fn default_message(message: &str, default: impl FnOnce() -> String) -> String {
+    if message.trim().is_empty() {
+        default()
+    } else {
+        message.to_string()
+    }
+}
+
+fn first_line(message: &str) -> &str {
+    message.lines().next().unwrap_or_default()
+}

@@ -1,0 +1,11 @@
+//! End-to-end tests: the real `holt` binary over real HTTP, checked with real git.
+//!
+//! One binary with a module per area; `util::Server::start()` gives each test its own server on
+//! an ephemeral port and a temporary data directory.
+
+mod attachments;
+mod cli;
+mod pages;
+mod util;
+mod wide;
+mod xss;

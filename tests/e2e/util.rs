@@ -1,0 +1,331 @@
+//! The harness: a real `holt` process on an ephemeral port in a temporary data directory, an
+//! HTTP client, a raw-socket client for URLs ordinary clients would normalize, and git.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use reqwest::blocking::{Client, multipart};
+use reqwest::redirect::Policy;
+
+/// The `holt` binary under test.
+pub fn holt_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_holt")
+}
+
+/// The shared benchmark kit beside the checkout (read-only; present in CI).
+pub fn shared_bench() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/bench")
+}
+
+/// A running `holt serve`; stopped (and its log printed on failure) when dropped.
+pub struct Server {
+    child: Child,
+    pub base: String,
+    pub dir: tempfile::TempDir,
+    client: Client,
+}
+
+/// A response, read fully.
+#[derive(Debug)]
+pub struct Resp {
+    pub status: u16,
+    pub location: Option<String>,
+    pub content_type: String,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: String,
+    pub bytes: Vec<u8>,
+}
+
+impl Server {
+    /// Starts a server on a fresh data directory.
+    pub fn start() -> Server {
+        Server::start_with(tempfile::tempdir().expect("temp dir"), &[])
+    }
+
+    /// Starts a server on `dir` with extra environment variables.
+    pub fn start_with(dir: tempfile::TempDir, env: &[(&str, &str)]) -> Server {
+        let log = std::fs::File::create(dir.path().join("server.log")).expect("log file");
+        let mut command = Command::new(holt_bin());
+        command
+            .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+            .arg(dir.path().join("data"))
+            .current_dir(dir.path())
+            .env("HOLT_LOG", "holt=debug,tower_http=debug")
+            .stdout(Stdio::piped())
+            .stderr(log);
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        let mut child = command.spawn().expect("spawn holt");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(url) = line.strip_prefix("holt: listening on ") {
+                    let _ = tx.send(url.to_string());
+                }
+            }
+        });
+        let base = match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(base) => base,
+            Err(err) => {
+                let _ = child.kill();
+                let log =
+                    std::fs::read_to_string(dir.path().join("server.log")).unwrap_or_default();
+                let what = match err {
+                    mpsc::RecvTimeoutError::Timeout => "did not start within 60 s",
+                    mpsc::RecvTimeoutError::Disconnected => "exited before listening",
+                };
+                panic!("holt {what}; log:\n{log}");
+            }
+        };
+        let client = Client::builder()
+            .redirect(Policy::none())
+            .timeout(Duration::from_secs(60))
+            .build()
+            .expect("client");
+        Server {
+            child,
+            base,
+            dir,
+            client,
+        }
+    }
+
+    pub fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// The demo wiki's bare repository.
+    pub fn repo(&self) -> PathBuf {
+        self.data().join("wikis/demo/repo.git")
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub fn get(&self, path: &str) -> Resp {
+        read(
+            self.client
+                .get(self.url(path))
+                .send()
+                .unwrap_or_else(|e| panic!("GET {path}: {e}")),
+        )
+    }
+
+    pub fn post_form(&self, path: &str, form: &[(&str, &str)]) -> Resp {
+        read(
+            self.client
+                .post(self.url(path))
+                .form(form)
+                .send()
+                .unwrap_or_else(|e| panic!("POST {path}: {e}")),
+        )
+    }
+
+    /// POST with extra headers (e.g. a browser's Origin).
+    pub fn post_form_with(
+        &self,
+        path: &str,
+        form: &[(&str, &str)],
+        headers: &[(&str, &str)],
+    ) -> Resp {
+        let mut request = self.client.post(self.url(path)).form(form);
+        for (k, v) in headers {
+            request = request.header(*k, *v);
+        }
+        read(
+            request
+                .send()
+                .unwrap_or_else(|e| panic!("POST {path}: {e}")),
+        )
+    }
+
+    pub fn post_multipart(&self, path: &str, form: multipart::Form) -> Resp {
+        read(
+            self.client
+                .post(self.url(path))
+                .multipart(form)
+                .send()
+                .unwrap_or_else(|e| panic!("POST {path}: {e}")),
+        )
+    }
+
+    /// Sends `path` byte for byte (no client-side normalization of `..` or `%2e`).
+    pub fn raw(&self, method: &str, path: &str, body: &str) -> (u16, String) {
+        let addr = self.base.trim_start_matches("http://");
+        let mut stream = TcpStream::connect(addr).expect("connect");
+        let request = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        stream.write_all(request.as_bytes()).expect("write");
+        let mut response = String::new();
+        stream.read_to_string(&mut response).expect("read");
+        let status = response
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        (status, response)
+    }
+
+    /// Creates or updates a page through the editor form; returns the response.
+    pub fn save(&self, page: &str, content: &str, base: &str) -> Resp {
+        self.post_form(
+            &format!("/{page}/-/edit"),
+            &[
+                ("content", content),
+                ("base", base),
+                ("message", "test edit"),
+            ],
+        )
+    }
+
+    /// Creates a page and asserts it worked.
+    pub fn create(&self, page: &str, content: &str) {
+        let resp = self.save(page, content, "");
+        assert_eq!(resp.status, 303, "creating {page}: {}", resp.body);
+    }
+
+    /// The revision the editor would base a save on (the page's last commit).
+    pub fn revision(&self, page: &str) -> String {
+        let resp = self.get(&format!("/{page}/-/edit"));
+        assert_eq!(resp.status, 200, "editor of {page}");
+        let marker = "name=\"base\" value=\"";
+        let start = resp.body.find(marker).expect("base field") + marker.len();
+        resp.body[start..start + 40].to_string()
+    }
+
+    /// Number of commits on the wiki's branch, counted by the real git.
+    pub fn commit_count(&self) -> usize {
+        git(&self.repo(), &["rev-list", "--count", "HEAD"])
+            .trim()
+            .parse()
+            .expect("count")
+    }
+
+    /// Runs `git fsck --full --strict` on the wiki's repository and asserts it is clean.
+    pub fn fsck(&self) {
+        fsck(&self.repo());
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            let log =
+                std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default();
+            eprintln!("--- server log ({}) ---\n{log}", self.base);
+            let listing = Command::new("find")
+                .arg(self.data())
+                .arg("-maxdepth")
+                .arg("4")
+                .output();
+            if let Ok(out) = listing {
+                eprintln!("--- data dir ---\n{}", String::from_utf8_lossy(&out.stdout));
+            }
+        }
+    }
+}
+
+fn read(response: reqwest::blocking::Response) -> Resp {
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let location = headers
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let content_type = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let bytes = response.bytes().expect("body").to_vec();
+    let body = String::from_utf8_lossy(&bytes).into_owned();
+    Resp {
+        status,
+        location,
+        content_type,
+        headers,
+        body,
+        bytes,
+    }
+}
+
+/// Runs git and returns its stdout; panics with stderr on failure.
+pub fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .output()
+        .expect("run git");
+    assert!(
+        out.status.success(),
+        "git {args:?} in {}: {}",
+        dir.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+pub fn fsck(repo: &Path) {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(repo)
+        .args(["fsck", "--full", "--strict"])
+        .output()
+        .expect("git fsck");
+    assert!(
+        out.status.success(),
+        "git fsck failed on {}:\n{}{}",
+        repo.display(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Runs `holt` with arguments; returns (success, stdout, stderr).
+pub fn holt(args: &[&str], cwd: &Path) -> (bool, String, String) {
+    let out = Command::new(holt_bin())
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .expect("run holt");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Parses an HTML document for structural assertions.
+pub fn html(body: &str) -> scraper::Html {
+    scraper::Html::parse_document(body)
+}
+
+/// The text of every element matching `selector`.
+pub fn texts(body: &str, selector: &str) -> Vec<String> {
+    let doc = html(body);
+    let sel = scraper::Selector::parse(selector).expect("selector");
+    doc.select(&sel)
+        .map(|e| e.text().collect::<String>().trim().to_string())
+        .collect()
+}
+
+/// The `attr` of every element matching `selector`.
+pub fn attrs(body: &str, selector: &str, attr: &str) -> Vec<String> {
+    let doc = html(body);
+    let sel = scraper::Selector::parse(selector).expect("selector");
+    doc.select(&sel)
+        .filter_map(|e| e.value().attr(attr).map(str::to_string))
+        .collect()
+}

@@ -21,6 +21,7 @@ pub struct Settings {
     /// The wiki served in single-wiki mode.
     pub wiki: WikiSettings,
     pub limits: LimitSettings,
+    pub cache: CacheSettings,
     /// Load templates and static files from this folder instead of the built-in theme
     /// (for theme development; files are read at start).
     pub theme_dir: Option<PathBuf>,
@@ -47,6 +48,22 @@ pub enum AnonymousAccess {
     Write,
 }
 
+/// Memory given to caches.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CacheSettings {
+    /// Bytes of rendered responses kept (0 turns the response cache off).
+    pub response_bytes: u64,
+}
+
+impl Default for CacheSettings {
+    fn default() -> Self {
+        CacheSettings {
+            response_bytes: 32 << 20,
+        }
+    }
+}
+
 /// Size limits, in bytes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -62,6 +79,7 @@ impl Default for Settings {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             wiki: WikiSettings::default(),
             limits: LimitSettings::default(),
+            cache: CacheSettings::default(),
             theme_dir: None,
         }
     }

@@ -11,7 +11,7 @@ use crate::index::SyncProgress;
 use crate::render::{Renderer, highlight};
 use crate::store::{Author, PagePath};
 use crate::tenancy::TenantResolver;
-use crate::web::{self, AppState, Theme, ThemeError};
+use crate::web::{self, AppState, ResponseCache, Theme, ThemeError};
 use crate::wiki::{HOME, Limits, Wiki, WikiError};
 
 /// The Home page every new wiki starts with.
@@ -116,6 +116,7 @@ pub async fn launch(
     let state = AppState {
         resolver: Arc::new(TenantResolver::single(wiki, settings.wiki.anonymous)),
         theme: Arc::new(theme),
+        responses: Arc::new(ResponseCache::new(settings.cache.response_bytes)),
         settings: Arc::new(settings),
     };
     web::serve(state, listener, shutdown)

@@ -375,3 +375,53 @@ fn oversized_pages_are_refused_with_413() {
     assert_eq!(server.commit_count(), commits);
     assert_eq!(server.get("/Huge").status, 404);
 }
+
+#[test]
+fn cached_views_never_outlive_a_write() {
+    let server = Server::start();
+    server.create("Cached", "# Cached\n\nfirst version\n");
+    let views = [
+        "/Cached",
+        "/Cached/-/history",
+        "/-/index",
+        "/-/search?q=version",
+        "/-/changelog",
+    ];
+    for view in views {
+        let first = server.get(view);
+        let again = server.get(view);
+        assert_eq!(again.headers["x-holt-cache"], "hit", "{view}");
+        assert_eq!(first.body, again.body, "{view}");
+    }
+    let base = server.revision("Cached");
+    assert_eq!(
+        server
+            .save("Cached", "# Cached\n\nsecond version\n", &base)
+            .status,
+        303
+    );
+    for view in views {
+        let fresh = server.get(view);
+        assert_eq!(
+            fresh.headers["x-holt-cache"], "miss",
+            "{view} after the write"
+        );
+    }
+    assert!(server.get("/Cached").body.contains("second version"));
+    assert_eq!(
+        attrs(
+            &server.get("/-/search?q=second").body,
+            "a.hit-title",
+            "href"
+        ),
+        vec!["/Cached"]
+    );
+
+    // The cache can be turned off.
+    let uncached = Server::start_with(
+        tempfile::tempdir().unwrap(),
+        &[("HOLT_CACHE__RESPONSE_BYTES", "0")],
+    );
+    uncached.get("/");
+    assert!(uncached.get("/").headers.get("x-holt-cache").is_none());
+}

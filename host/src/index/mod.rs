@@ -5,6 +5,7 @@
 //! shared by every write, the start-up catch-up, `holt reindex` and `holt import`.
 
 mod schema;
+mod search;
 pub mod sync;
 
 use std::path::{Path, PathBuf};
@@ -289,32 +290,6 @@ impl WikiIndex {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// Full-text search, best matches first. Words are ANDed; the last one also matches as a prefix
-    /// (so results appear while a word is still being typed).
-    pub fn search(&self, query: &str, limit: u32, offset: u32) -> Result<Vec<SearchHit>> {
-        let Some(fts) = fts_query(query) else {
-            return Ok(Vec::new());
-        };
-        let conn = self.reader()?;
-        let mut stmt = conn.prepare_cached(
-            "SELECT p.path, p.title,
-                    highlight(pages_fts, 0, char(2), char(3)),
-                    snippet(pages_fts, 1, char(2), char(3), '…', 24)
-             FROM pages_fts JOIN pages p ON p.id = pages_fts.rowid
-             WHERE pages_fts MATCH ?1
-             ORDER BY bm25(pages_fts, 10.0, 1.0) LIMIT ?2 OFFSET ?3",
-        )?;
-        let rows = stmt.query_map(params![fts, limit, offset], |r| {
-            Ok(SearchHit {
-                path: r.get(0)?,
-                title: r.get(1)?,
-                title_html: marked_html(&r.get::<_, String>(2)?),
-                snippet: marked_html(&r.get::<_, String>(3)?),
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
-    }
-
     /// Removes everything, so the next sync rebuilds the index from the first commit.
     pub fn clear(&self) -> Result<()> {
         let mut conn = self.writer();
@@ -367,69 +342,4 @@ fn like_escape(s: &str) -> String {
     s.replace('\\', "\\\\")
         .replace('%', "\\%")
         .replace('_', "\\_")
-}
-
-/// Turns what a user typed into an FTS5 query: every word quoted (no operator injection),
-/// all words required, the last one also as a prefix.
-fn fts_query(query: &str) -> Option<String> {
-    let words: Vec<String> = query
-        .split(|c: char| {
-            c.is_whitespace() || (c.is_ascii_punctuation() && c != '\'' && c != '-' && c != '_')
-        })
-        .filter(|w| !w.is_empty() && w.chars().any(char::is_alphanumeric))
-        .take(16)
-        .map(|w| format!("\"{}\"", w.replace('"', "\"\"")))
-        .collect();
-    let (last, rest) = words.split_last()?;
-    // A prefix phrase also matches the whole word. (FTS5 refuses an implicit AND before a
-    // parenthesized group, so the query stays a flat list of phrases.)
-    let mut out = rest.join(" ");
-    if !out.is_empty() {
-        out.push(' ');
-    }
-    out.push_str(last);
-    out.push('*');
-    Some(out)
-}
-
-/// Escapes FTS output for HTML and turns its \x02/\x03 markers into `<mark>` tags.
-fn marked_html(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 16);
-    for c in text.chars() {
-        match c {
-            '\u{2}' => out.push_str("<mark>"),
-            '\u{3}' => out.push_str("</mark>"),
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            '\n' => out.push(' '),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn fts_queries_quote_every_word() {
-        assert_eq!(
-            fts_query("cache cluster").unwrap(),
-            "\"cache\" \"cluster\"*"
-        );
-        assert_eq!(fts_query("a\"b OR c").unwrap(), "\"a\" \"b\" \"OR\" \"c\"*");
-        assert!(fts_query("  ** ").is_none());
-    }
-
-    #[test]
-    fn marks_become_html_and_text_is_escaped() {
-        assert_eq!(
-            marked_html("a <b> \u{2}x\u{3}"),
-            "a &lt;b&gt; <mark>x</mark>"
-        );
-    }
 }

@@ -210,6 +210,8 @@ impl PageStore {
                 extra_headers: Vec::new(),
             };
             let id = repo.write_object(&commit)?.detach();
+            // Objects reach the disk before any ref points at them.
+            self.sync_new_objects(&repo, base_tree, tree, id)?;
             let expected = match head {
                 Some(old) => PreviousValue::MustExistAndMatch(Target::Object(old)),
                 None => PreviousValue::MustNotExist,
@@ -223,13 +225,63 @@ impl PageStore {
             match repo
                 .edit_references_as(Some(edit), Some(signature.to_ref(&mut Default::default())))
             {
-                Ok(_) => return self.commit_meta(id),
+                Ok(_) => {
+                    sync_file_and_dir(
+                        &self.git_dir.join(branch.as_bstr().to_str_lossy().as_ref()),
+                    )?;
+                    return self.commit_meta(id);
+                }
                 // Someone else moved the branch: re-read HEAD and re-check the preconditions.
                 Err(_) if head_of(&repo)? != head => continue,
                 Err(err) => return Err(err.into()),
             }
         }
         Err(StoreError::Contended)
+    }
+
+    /// Flushes the loose objects a commit created (its new trees and blobs, the commit) to disk,
+    /// so an acknowledged write survives a power loss. Objects already in packs need nothing.
+    fn sync_new_objects(
+        &self,
+        repo: &gix::Repository,
+        old_tree: ObjectId,
+        new_tree: ObjectId,
+        commit: ObjectId,
+    ) -> Result<()> {
+        let old = repo.find_tree(old_tree)?;
+        let new = repo.find_tree(new_tree)?;
+        let mut recorder = gix::diff::tree::Recorder::default().track_location(None);
+        gix::diff::tree(
+            gix::objs::TreeRefIter::from_bytes(&old.data, repo.object_hash()),
+            gix::objs::TreeRefIter::from_bytes(&new.data, repo.object_hash()),
+            &mut gix::diff::tree::State::default(),
+            &repo.objects,
+            &mut recorder,
+        )
+        .map_err(|e| StoreError::Git(gix::Error::from_error(e)))?;
+        let mut ids = vec![commit, new_tree];
+        for change in recorder.records {
+            use gix::diff::tree::recorder::Change;
+            match change {
+                Change::Addition { oid, .. } | Change::Modification { oid, .. } => ids.push(oid),
+                Change::Deletion { .. } => {}
+            }
+        }
+        let objects = self.git_dir.join("objects");
+        let mut dirs = HashSet::new();
+        for id in ids {
+            let hex = id.to_string();
+            let dir = objects.join(&hex[..2]);
+            let file = dir.join(&hex[2..]);
+            if file.exists() {
+                std::fs::File::open(&file)?.sync_all()?;
+                dirs.insert(dir);
+            }
+        }
+        for dir in dirs {
+            sync_dir(&dir)?;
+        }
+        Ok(())
     }
 
     /// The blob of `file` at `commit`, if the file exists there.
@@ -529,6 +581,21 @@ fn file_name(path: &str) -> &str {
 /// Pages pair with pages and attachments with attachments, never across.
 fn same_kind(a: &str, b: &str) -> bool {
     a.ends_with(".md") == b.ends_with(".md")
+}
+
+/// Flushes a file and the directory entry naming it.
+fn sync_file_and_dir(file: &Path) -> Result<()> {
+    std::fs::File::open(file)?.sync_all()?;
+    if let Some(dir) = file.parent() {
+        sync_dir(dir)?;
+    }
+    Ok(())
+}
+
+fn sync_dir(dir: &Path) -> Result<()> {
+    // Directories are opened read-only; fsync on the handle persists their entries.
+    std::fs::File::open(dir)?.sync_all()?;
+    Ok(())
 }
 
 fn head_of(repo: &gix::Repository) -> Result<Option<ObjectId>> {

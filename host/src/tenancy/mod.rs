@@ -79,6 +79,20 @@ impl RequestContext {
         })
     }
 
+    /// Identifies everything about the viewer that a rendered view may depend on (the response
+    /// cache keeps one copy per viewer key).
+    pub fn viewer_key(&self) -> String {
+        let p = &self.permissions;
+        let bits: String = [p.read, p.write, p.upload, p.admin]
+            .iter()
+            .map(|b| if *b { '1' } else { '0' })
+            .collect();
+        match &self.principal {
+            Principal::Anonymous => format!("anonymous:{bits}"),
+            Principal::User { email, .. } => format!("user:{email}:{bits}"),
+        }
+    }
+
     /// The git author of writes made by this request.
     pub fn author(&self) -> Author {
         match &self.principal {

@@ -1,6 +1,7 @@
 //! The HTTP server: the router (every route in one place), shared state, and `launch`.
 
 mod attachments;
+mod cache;
 mod error;
 mod pages;
 mod theme;
@@ -20,6 +21,7 @@ use serde::Serialize;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
+pub use cache::ResponseCache;
 pub use error::AppError;
 pub use theme::{Theme, ThemeError};
 
@@ -32,6 +34,7 @@ pub struct AppState {
     pub resolver: Arc<TenantResolver>,
     pub theme: Arc<Theme>,
     pub settings: Arc<Settings>,
+    pub responses: Arc<ResponseCache>,
 }
 
 impl FromRequestParts<AppState> for RequestContext {
@@ -65,6 +68,10 @@ pub fn app(state: AppState) -> Router {
             get(|| async { "User-agent: *\nDisallow: /-/\n" }),
         )
         .route("/{*path}", get(pages::get).post(pages::post))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            cache::responses,
+        ))
         .layer(DefaultBodyLimit::max(body_limit as usize))
         .layer(middleware::from_fn(same_origin_writes))
         .layer(SetResponseHeaderLayer::if_not_present(
@@ -133,12 +140,22 @@ fn is_same_origin(headers: &axum::http::HeaderMap) -> bool {
     origin_host.as_bytes() == host.as_bytes()
 }
 
-/// Runs blocking work (git, SQLite) off the async workers.
+/// Runs blocking work (git, SQLite) off the async workers. At most a few such jobs run at
+/// once (twice the cores): more would only contend for the CPU and hold more connections.
 pub async fn blocking<T, F>(work: F) -> Result<T, AppError>
 where
     T: Send + 'static,
     F: FnOnce() -> Result<T, AppError> + Send + 'static,
 {
+    static SLOTS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    let slots = SLOTS.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        tokio::sync::Semaphore::new((2 * cores).max(4))
+    });
+    let _slot = slots
+        .acquire()
+        .await
+        .map_err(|e| AppError::Internal(e.to_string()))?;
     tokio::task::spawn_blocking(work).await?
 }
 
@@ -161,7 +178,8 @@ impl AppState {
         }
     }
 
-    /// Renders a template into an HTML response with `status`.
+    /// Renders a template into an HTML response with `status`. Views are functions of the
+    /// wiki's version, the URL and the viewer, so a GET's response may be cached.
     fn html(
         &self,
         status: StatusCode,
@@ -169,7 +187,9 @@ impl AppState {
         context: &impl Serialize,
     ) -> Result<Response, AppError> {
         let body = self.theme.render(template, context)?;
-        Ok((status, Html(body)).into_response())
+        let mut response = (status, Html(body)).into_response();
+        response.extensions_mut().insert(cache::Cacheable);
+        Ok(response)
     }
 }
 

@@ -94,7 +94,7 @@ impl Theme {
         tera.register_filter("page_url", filter_page_url);
         tera.register_filter("datetime", filter_datetime);
         tera.register_filter("rfc3339", filter_rfc3339);
-        tera.register_filter("ago", filter_ago);
+        tera.register_filter("time_tag", filter_time_tag);
         tera.register_filter("filesize", filter_filesize);
         tera.register_filter("short", filter_short);
         tera.register_filter("first_line", filter_first_line);
@@ -173,26 +173,15 @@ fn filter_rfc3339(value: &Value, _: &HashMap<String, Value>) -> tera::Result<Val
     Ok(Value::String(ts.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()))
 }
 
-fn filter_ago(value: &Value, _: &HashMap<String, Value>) -> tera::Result<Value> {
-    let ts = timestamp_arg(value, "ago")?;
-    let secs = (jiff::Timestamp::now().as_second() - ts.as_second()).max(0);
-    let text = match secs {
-        0..60 => "just now".to_string(),
-        60..3600 => plural(secs / 60, "minute"),
-        3600..86400 => plural(secs / 3600, "hour"),
-        86400..2_592_000 => plural(secs / 86400, "day"),
-        2_592_000..31_536_000 => plural(secs / 2_592_000, "month"),
-        _ => plural(secs / 31_536_000, "year"),
-    };
-    Ok(Value::String(text))
-}
-
-fn plural(n: i64, unit: &str) -> String {
-    if n == 1 {
-        format!("1 {unit} ago")
-    } else {
-        format!("{n} {unit}s ago")
-    }
+/// A `<time>` element with the absolute time; the theme's script shows it as "3 days ago".
+/// (Pages never depend on the current time, so whole responses can be cached.)
+fn filter_time_tag(value: &Value, _: &HashMap<String, Value>) -> tera::Result<Value> {
+    let ts = timestamp_arg(value, "time_tag")?;
+    Ok(Value::String(format!(
+        "<time datetime=\"{}\">{}</time>",
+        ts.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        ts.strftime("%Y-%m-%d %H:%M UTC")
+    )))
 }
 
 fn filter_filesize(value: &Value, _: &HashMap<String, Value>) -> tera::Result<Value> {

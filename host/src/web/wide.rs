@@ -23,7 +23,7 @@ const CHANGELOG_PAGE: u32 = 100;
 /// Entries in the Atom feed.
 const FEED_ENTRIES: u32 = 50;
 /// Hits per search results page.
-const SEARCH_PAGE: u32 = 50;
+const SEARCH_PAGE: u32 = 25;
 /// Longest accepted search query, in bytes.
 const MAX_QUERY_BYTES: usize = 500;
 
@@ -177,6 +177,7 @@ pub async fn feed(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/atom+xml; charset=utf-8"),
     );
+    response.extensions_mut().insert(super::cache::Cacheable);
     Ok(response)
 }
 

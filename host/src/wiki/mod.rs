@@ -108,7 +108,10 @@ pub struct Wiki {
     limits: Limits,
     /// Case-folded keys of the pages at HEAD.
     page_keys: RwLock<Arc<HashSet<String>>>,
+    /// Bumped when the set of pages changes (links to pages may render differently).
     generation: AtomicU64,
+    /// Bumped after every change to the index, once it is visible to readers.
+    version: AtomicU64,
     rendered: RenderCache,
 }
 
@@ -131,6 +134,7 @@ impl Wiki {
             limits,
             page_keys: RwLock::new(Arc::new(HashSet::new())),
             generation: AtomicU64::new(0),
+            version: AtomicU64::new(0),
             rendered: RenderCache::new(2048),
         };
         wiki.reload_page_keys()?;
@@ -170,7 +174,16 @@ impl Wiki {
         if stats.existence_changed {
             self.reload_page_keys()?;
         }
+        if stats.commits > 0 || stats.rebuilt {
+            self.version.fetch_add(1, Ordering::Release);
+        }
         Ok(stats)
+    }
+
+    /// Changes whenever what this wiki shows may have changed: anything derived from the wiki
+    /// can be cached under its version, and is never served stale.
+    pub fn version(&self) -> u64 {
+        self.version.load(Ordering::Acquire)
     }
 
     /// Drops the index and rebuilds it from the first commit.
@@ -178,6 +191,7 @@ impl Wiki {
         self.index.clear()?;
         let stats = self.sync(progress)?;
         self.reload_page_keys()?;
+        self.version.fetch_add(1, Ordering::Release);
         Ok(stats)
     }
 

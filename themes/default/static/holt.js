@@ -62,7 +62,25 @@
     }
   }
 
+  // Times are sent as absolute UTC (so pages can be cached); show them relative, in local time.
+  function relativeTimes() {
+    var units = [["year", 31536000], ["month", 2592000], ["day", 86400], ["hour", 3600], ["minute", 60]];
+    var fmt = window.Intl && Intl.RelativeTimeFormat ? new Intl.RelativeTimeFormat(undefined, { numeric: "auto" }) : null;
+    document.querySelectorAll("time[datetime]").forEach(function (el) {
+      var when = new Date(el.getAttribute("datetime"));
+      if (isNaN(when)) return;
+      var secs = (Date.now() - when.getTime()) / 1000;
+      el.title = when.toLocaleString();
+      if (!fmt) return;
+      if (secs < 60) { el.textContent = fmt.format(0, "second"); return; }
+      for (var i = 0; i < units.length; i++) {
+        if (secs >= units[i][1]) { el.textContent = fmt.format(-Math.floor(secs / units[i][1]), units[i][0]); return; }
+      }
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
+    relativeTimes();
     livePreview();
     var content = document.getElementById("holt-content");
     if (content) renderExtras(content);

@@ -54,24 +54,36 @@ ensure_packages() {
   fi
 }
 
+# Every plugin in plugins/ (and the test components) as wasm32-wasip2 components, laid out in
+# target/plugins and target/test-plugins.
+build_plugins() {
+  ./plugins/build.sh
+}
+
 cmd=${1:-}
 [ $# -gt 0 ] && shift
 case "$cmd" in
   serve)
     ensure_toolchain
+    build_plugins
     exec cargo run --release --locked -p holt -- serve "$@"
     ;;
   test)
     ensure_toolchain
     ensure_packages git python3
     cargo fmt --all --check
+    cargo fmt --all --check --manifest-path plugins/Cargo.toml
+    build_plugins
     cargo clippy --locked --all-targets -- -D warnings
+    cargo clippy --locked --manifest-path plugins/Cargo.toml --target wasm32-wasip2 -- -D warnings
     cargo test --locked --workspace "$@"
     ;;
   bench)
     ensure_toolchain
     ensure_packages git python3 wrk
+    build_plugins
     cargo build --release --locked -p holt
+    cargo bench --locked -p holt --bench plugins
     exec python3 bench/run.py "$@"
     ;;
   *)

@@ -48,6 +48,20 @@ enum Command {
         #[arg(long)]
         replace: bool,
     },
+    /// Show and check WebAssembly plugins.
+    #[command(subcommand)]
+    Plugin(PluginCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum PluginCommand {
+    /// List the configured plugins: what each may do and provides, or why it cannot load.
+    List,
+    /// Check a plugin component (and the plugin.toml beside it) as the host would load it.
+    Check {
+        /// The component, e.g. target/plugins/example/plugin.wasm.
+        file: PathBuf,
+    },
 }
 
 /// Runs the command line; returns the process exit code.
@@ -70,6 +84,8 @@ pub fn main() -> ExitCode {
         }
         Command::Reindex => reindex(&settings),
         Command::Import { path, replace } => crate::import::import(&settings, &path, replace),
+        Command::Plugin(PluginCommand::List) => plugin_list(&settings),
+        Command::Plugin(PluginCommand::Check { file }) => plugin_check(&settings, &file),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -88,6 +104,7 @@ fn init_logging() {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
 }
 
@@ -153,6 +170,112 @@ fn reindex(settings: &Settings) -> Result<(), String> {
         settings.wiki.slug,
         stats.commits,
         wiki.index().page_count().unwrap_or(0)
+    );
+    Ok(())
+}
+
+fn plugin_list(settings: &Settings) -> Result<(), String> {
+    use crate::plugins::{HostOptions, survey};
+    if settings.plugins.is_empty() {
+        println!(
+            "No plugins are configured (add [plugins.<name>] to holt.toml; plugin_dir is {}).",
+            shown(&settings.plugin_dir)
+        );
+        return Ok(());
+    }
+    let report = survey(HostOptions {
+        plugin_dir: &settings.plugin_dir,
+        cache_dir: settings.data_dir.join("plugin-cache"),
+        plugins: &settings.plugins,
+        site_name: settings.wiki.name.clone(),
+    })?;
+    let mut broken = 0;
+    for entry in report {
+        let state = if entry.enabled { "enabled" } else { "disabled" };
+        match entry.loaded {
+            Ok(plugin) => {
+                println!(
+                    "{} {} ({state}, holt:plugin@{})",
+                    plugin.manifest.name, plugin.manifest.version, plugin.manifest.api
+                );
+                if !plugin.manifest.description.is_empty() {
+                    println!("  {}", plugin.manifest.description);
+                }
+                let granted: Vec<String> = plugin.grants.iter().map(|c| c.to_string()).collect();
+                println!(
+                    "  may:      {}",
+                    if granted.is_empty() {
+                        "nothing beyond its own output".into()
+                    } else {
+                        granted.join(", ")
+                    }
+                );
+                println!(
+                    "  provides: {}",
+                    plugin.manifest.declared_exports().join(", ")
+                );
+                for prefix in &plugin.manifest.provides.http {
+                    println!("  serves:   {prefix}");
+                }
+                let limits = plugin.limits;
+                println!(
+                    "  limits:   {} ms, {} MiB, {} bytes of output",
+                    limits.timeout.as_millis(),
+                    limits.memory_bytes >> 20,
+                    limits.max_output_bytes
+                );
+            }
+            Err(why) => {
+                if entry.enabled {
+                    broken += 1;
+                }
+                println!("{} ({state}): cannot be loaded: {why}", entry.name);
+            }
+        }
+    }
+    if broken > 0 {
+        return Err(format!(
+            "{broken} enabled plugin(s) cannot be loaded; holt serve would refuse to start"
+        ));
+    }
+    Ok(())
+}
+
+fn plugin_check(settings: &Settings, file: &Path) -> Result<(), String> {
+    let plugin = crate::plugins::check_file(file, settings.data_dir.join("plugin-cache"))
+        .map_err(|why| format!("{}: {why}", shown(file)))?;
+    let asks: Vec<String> = plugin.grants.iter().map(|c| c.to_string()).collect();
+    println!(
+        "{}: plugin '{}' {} for holt:plugin@{} is valid",
+        shown(file),
+        plugin.manifest.name,
+        plugin.manifest.version,
+        plugin.manifest.api
+    );
+    println!(
+        "  exports:  {}",
+        plugin
+            .exports
+            .iter()
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    println!(
+        "  provides: {}",
+        plugin.manifest.declared_exports().join(", ")
+    );
+    println!(
+        "  asks for: {}",
+        if asks.is_empty() {
+            "no capabilities".into()
+        } else {
+            asks.join(", ")
+        }
+    );
+    println!(
+        "To enable it, add to holt.toml:\n  [plugins.{}]\n  grants = {:?}",
+        plugin.manifest.name, asks
     );
     Ok(())
 }

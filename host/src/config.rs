@@ -3,6 +3,7 @@
 //! With no file and no environment, Holt runs its embedded default: data in `./holt-data`,
 //! listening on 127.0.0.1:8080, one wiki.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -22,6 +23,10 @@ pub struct Settings {
     pub wiki: WikiSettings,
     pub limits: LimitSettings,
     pub cache: CacheSettings,
+    /// Where plugin folders live (`<plugin_dir>/<name>/plugin.toml`).
+    pub plugin_dir: PathBuf,
+    /// Enabled plugins and what the operator grants them, by name.
+    pub plugins: BTreeMap<String, PluginSettings>,
     /// Load templates and static files from this folder instead of the built-in theme
     /// (for theme development; files are read at start).
     pub theme_dir: Option<PathBuf>,
@@ -46,6 +51,49 @@ pub enum AnonymousAccess {
     None,
     Read,
     Write,
+}
+
+/// The operator's settings for one plugin (`[plugins.<name>]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PluginSettings {
+    pub enabled: bool,
+    /// Capabilities granted (`pages:read`, `pages:write`, `attachments:read`,
+    /// `attachments:write`, `kv`); a plugin asking for more is refused at start.
+    pub grants: Vec<String>,
+    /// Time a call may take, in milliseconds.
+    pub timeout_ms: u64,
+    /// Memory a call may use, in MiB.
+    pub memory_mib: u64,
+    /// Largest output accepted from one call, in bytes.
+    pub max_output_bytes: u64,
+    /// Settings the plugin reads with `config.get`.
+    pub config: BTreeMap<String, String>,
+}
+
+impl Default for PluginSettings {
+    fn default() -> Self {
+        let limits = crate::plugins::Limits::default();
+        PluginSettings {
+            enabled: true,
+            grants: Vec::new(),
+            timeout_ms: limits.timeout.as_millis() as u64,
+            memory_mib: limits.memory_bytes >> 20,
+            max_output_bytes: limits.max_output_bytes,
+            config: BTreeMap::new(),
+        }
+    }
+}
+
+impl PluginSettings {
+    /// The limits every call of the plugin runs under.
+    pub fn limits(&self) -> crate::plugins::Limits {
+        crate::plugins::Limits {
+            timeout: std::time::Duration::from_millis(self.timeout_ms.max(1)),
+            memory_bytes: (self.memory_mib.max(1) << 20).min(crate::plugins::MAX_MEMORY_BYTES),
+            max_output_bytes: self.max_output_bytes,
+        }
+    }
 }
 
 /// Memory given to caches.
@@ -80,6 +128,8 @@ impl Default for Settings {
             wiki: WikiSettings::default(),
             limits: LimitSettings::default(),
             cache: CacheSettings::default(),
+            plugin_dir: PathBuf::from("target/plugins"),
+            plugins: BTreeMap::new(),
             theme_dir: None,
         }
     }

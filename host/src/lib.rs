@@ -7,6 +7,7 @@ pub mod config;
 pub mod db;
 pub mod import;
 pub mod index;
+pub mod plugins;
 pub mod render;
 pub mod server;
 pub mod store;

@@ -8,11 +8,12 @@ use std::sync::Arc;
 
 use crate::config::Settings;
 use crate::index::SyncProgress;
+use crate::plugins::{Hook, HostOptions, PluginHost};
 use crate::render::{Renderer, highlight};
 use crate::store::{Author, PagePath};
 use crate::tenancy::TenantResolver;
 use crate::web::{self, AppState, ResponseCache, Theme, ThemeError};
-use crate::wiki::{HOME, Limits, Wiki, WikiError};
+use crate::wiki::{HOME, Limits, PageEvent, Wiki, WikiError};
 
 /// The Home page every new wiki starts with.
 const HOME_TEMPLATE: &str = include_str!("../../bootstrap-template/Home.md");
@@ -36,6 +37,8 @@ pub enum LaunchError {
     },
     #[error("server: {0}")]
     Serve(std::io::Error),
+    #[error(transparent)]
+    Plugins(#[from] crate::plugins::LoadError),
 }
 
 /// Where the wiki `slug` lives under the data directory.
@@ -95,6 +98,53 @@ pub fn prepare(
     Ok(Arc::new(wiki))
 }
 
+/// Loads the enabled plugins (compiled components are cached under the data directory).
+pub fn load_plugins(settings: &Settings) -> Result<PluginHost, LaunchError> {
+    Ok(PluginHost::load(HostOptions {
+        plugin_dir: &settings.plugin_dir,
+        cache_dir: settings.data_dir.join("plugin-cache"),
+        plugins: &settings.plugins,
+        site_name: settings.wiki.name.clone(),
+    })?)
+}
+
+/// Hands the wiki's page changes to the plugins that want them, from a queue, so a slow
+/// plugin never slows a save. Delivery is at most once (a full queue drops, and says so).
+fn deliver_page_events(
+    wiki: &Arc<Wiki>,
+    plugins: &Arc<PluginHost>,
+    resolver: &Arc<TenantResolver>,
+    base: String,
+) {
+    let wanted = plugins
+        .plugins()
+        .iter()
+        .any(|p| p.manifest.provides.hooks.contains(&Hook::PageEvents));
+    if !wanted {
+        return;
+    }
+    let (sender, mut queue) = tokio::sync::mpsc::channel::<Vec<PageEvent>>(PAGE_EVENT_QUEUE);
+    wiki.on_page_events(move |events| {
+        if sender.try_send(events).is_err() {
+            tracing::warn!("page events dropped: the plugins' queue is full");
+        }
+    });
+    let (plugins, resolver) = (plugins.clone(), resolver.clone());
+    tokio::spawn(async move {
+        while let Some(events) = queue.recv().await {
+            for event in events {
+                let ctx = resolver.for_author(&event.author);
+                plugins
+                    .page_events(&ctx, &base, std::slice::from_ref(&event))
+                    .await;
+            }
+        }
+    });
+}
+
+/// Writes whose page events may wait for the plugins before some are dropped.
+const PAGE_EVENT_QUEUE: usize = 1024;
+
 /// Serves Holt on `listener` until `shutdown` resolves.
 pub async fn launch(
     settings: Settings,
@@ -103,9 +153,22 @@ pub async fn launch(
 ) -> Result<(), LaunchError> {
     let theme = Theme::load(settings.theme_dir.as_deref())?;
     let prepared = settings.clone();
-    let wiki = tokio::task::spawn_blocking(move || prepare(&prepared, &mut |_| {}))
-        .await
-        .map_err(|e| LaunchError::Serve(std::io::Error::other(e)))??;
+    let (wiki, plugins) = tokio::task::spawn_blocking(move || -> Result<_, LaunchError> {
+        let plugins = load_plugins(&prepared)?;
+        Ok((prepare(&prepared, &mut |_| {})?, plugins))
+    })
+    .await
+    .map_err(|e| LaunchError::Serve(std::io::Error::other(e)))??;
+    let plugins = Arc::new(plugins);
+    let resolver = Arc::new(TenantResolver::single(
+        wiki.clone(),
+        settings.wiki.anonymous,
+    ));
+    let base = format!(
+        "http://{}",
+        listener.local_addr().map_err(LaunchError::Serve)?
+    );
+    deliver_page_events(&wiki, &plugins, &resolver, base);
     // Load code-highlighting grammars off the request path.
     std::thread::spawn(highlight::warm_up);
     if let Ok(addr) = listener.local_addr() {
@@ -114,9 +177,10 @@ pub async fn launch(
         println!("holt: listening on http://{addr}");
     }
     let state = AppState {
-        resolver: Arc::new(TenantResolver::single(wiki, settings.wiki.anonymous)),
+        resolver,
         theme: Arc::new(theme),
         responses: Arc::new(ResponseCache::new(settings.cache.response_bytes)),
+        plugins,
         settings: Arc::new(settings),
     };
     web::serve(state, listener, shutdown)

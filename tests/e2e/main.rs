@@ -6,6 +6,7 @@
 mod attachments;
 mod cli;
 mod pages;
+mod plugins;
 mod util;
 mod wide;
 mod xss;

@@ -46,6 +46,31 @@ impl Server {
         Server::start_with(tempfile::tempdir().expect("temp dir"), &[])
     }
 
+    /// Starts a server with `holt.toml` (in its working directory) set to `config`.
+    pub fn start_with_config(config: &str) -> Server {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::write(dir.path().join("holt.toml"), config).expect("write holt.toml");
+        Server::start_with(dir, &[])
+    }
+
+    /// The server's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
+    }
+
+    /// Stops the server and starts it again on the same data (a restart).
+    pub fn restart(mut self, env: &[(&str, &str)]) -> Server {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        // The data moves to the new server; the old one is left an empty directory to drop.
+        let real = std::mem::replace(&mut self.dir, tempfile::tempdir().expect("temp dir"));
+        let _ = std::fs::rename(
+            real.path().join("server.log"),
+            real.path().join("server.log.1"),
+        );
+        Server::start_with(real, env)
+    }
+
     /// Starts a server on `dir` with extra environment variables.
     pub fn start_with(dir: tempfile::TempDir, env: &[(&str, &str)]) -> Server {
         let log = std::fs::File::create(dir.path().join("server.log")).expect("log file");
@@ -305,6 +330,25 @@ pub fn holt(args: &[&str], cwd: &Path) -> (bool, String, String) {
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// A folder of built plugins (`plugins` or `test-plugins`), which `plugins/build.sh` makes.
+pub fn built_plugins(kind: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../target")
+        .join(kind);
+    assert!(
+        dir.join(if kind == "plugins" {
+            "example"
+        } else {
+            "abuse"
+        })
+        .join("plugin.wasm")
+        .exists(),
+        "no built plugins in {}: run ./plugins/build.sh (./dev.sh test does)",
+        dir.display()
+    );
+    dir.canonicalize().expect("plugin dir")
 }
 
 /// Parses an HTML document for structural assertions.

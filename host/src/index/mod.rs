@@ -16,7 +16,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use crate::db::{self, DbError, Pool};
 use crate::render::Heading;
 
-pub use sync::{SyncProgress, SyncStats};
+pub use sync::{PageEvent, PageEventKind, SyncProgress, SyncStats};
 
 /// Errors of the index; all of them are internal (bad input is refused before reaching it).
 #[derive(Debug, thiserror::Error)]
@@ -43,6 +43,8 @@ pub struct PageRow {
     /// When that commit was made (Unix seconds).
     pub updated: i64,
     pub headings: Vec<Heading>,
+    /// Tags and categories from the page's front matter.
+    pub tags: Vec<String>,
 }
 
 /// A commit as listed in the changelog.
@@ -141,7 +143,7 @@ impl WikiIndex {
     pub fn page(&self, path: &str) -> Result<Option<PageRow>> {
         let conn = self.reader()?;
         let mut stmt = conn.prepare_cached(
-            "SELECT path, title, size, blob, revision, updated, headings FROM pages WHERE path = ?1",
+            "SELECT path, title, size, blob, revision, updated, headings, tags FROM pages WHERE path = ?1",
         )?;
         Ok(stmt.query_row([path], page_row).optional()?)
     }
@@ -150,7 +152,7 @@ impl WikiIndex {
     pub fn pages(&self, prefix: Option<&str>) -> Result<Vec<PageRow>> {
         let conn = self.reader()?;
         let mut stmt = conn.prepare_cached(
-            "SELECT path, title, size, blob, revision, updated, headings FROM pages
+            "SELECT path, title, size, blob, revision, updated, headings, tags FROM pages
              WHERE ?1 IS NULL OR path LIKE ?1 ESCAPE '\\' ORDER BY path COLLATE NOCASE",
         )?;
         let pattern = prefix.map(|p| format!("{}%", like_escape(p)));
@@ -313,6 +315,7 @@ fn page_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<PageRow> {
         revision: r.get(4)?,
         updated: r.get(5)?,
         headings: serde_json::from_str(&headings).unwrap_or_default(),
+        tags: serde_json::from_str(&r.get::<_, String>(7)?).unwrap_or_default(),
     })
 }
 

@@ -5,7 +5,7 @@ use std::path::Path;
 use rusqlite::{Connection, OpenFlags};
 
 /// Bump when `SCHEMA` changes; older index files are then discarded and rebuilt.
-pub const VERSION: i64 = 1;
+pub const VERSION: i64 = 2;
 
 pub const SCHEMA: &str = "
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
@@ -43,7 +43,8 @@ CREATE TABLE pages (
     blob TEXT NOT NULL,
     revision TEXT NOT NULL,
     updated INTEGER NOT NULL,
-    headings TEXT NOT NULL
+    headings TEXT NOT NULL,
+    tags TEXT NOT NULL DEFAULT '[]'
 );
 
 -- Outgoing links of pages at HEAD; backlinks and orphans are one query on dst.

@@ -30,6 +30,30 @@ pub struct SyncStats {
     pub existence_changed: bool,
     /// Files that could not be indexed as pages (their names are not valid page names).
     pub skipped: Vec<String>,
+    /// The page changes of the new commits, oldest first (left empty for large syncs such as
+    /// imports and rebuilds, which are not news).
+    pub events: Vec<PageEvent>,
+}
+
+/// Syncs of more commits than this record no page events.
+const MAX_EVENT_COMMITS: usize = 16;
+
+/// A page change made by a commit, for plugins' page-event hooks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageEvent {
+    /// The page's path (after the change, for renames).
+    pub path: String,
+    pub revision: String,
+    pub author: String,
+    pub kind: PageEventKind,
+}
+
+/// What happened to the page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PageEventKind {
+    Saved { created: bool },
+    Deleted,
+    Renamed { from: String },
 }
 
 /// The last commit that touched a page within one sync.
@@ -86,7 +110,14 @@ impl WikiIndex {
             commits = store.commits_between(None, head)?;
             stats.rebuilt = true;
         }
-        let (touched, existence_changed) = record_commits(&tx, store, &commits, progress)?;
+        let want_events = !stats.rebuilt && commits.len() <= MAX_EVENT_COMMITS;
+        let (touched, existence_changed) = record_commits(
+            &tx,
+            store,
+            &commits,
+            progress,
+            want_events.then_some(&mut stats.events),
+        )?;
         stats.existence_changed = existence_changed || stats.rebuilt;
         stats.commits = commits.len();
         let total = touched.len();
@@ -141,6 +172,7 @@ fn record_commits(
     store: &PageStore,
     commits: &[CommitMeta],
     progress: &mut dyn FnMut(SyncProgress),
+    mut events: Option<&mut Vec<PageEvent>>,
 ) -> Result<(HashMap<String, Touched>, bool)> {
     let mut insert_commit = tx.prepare_cached(
         "INSERT INTO commits (id, author_name, author_email, time, message) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -188,6 +220,22 @@ fn record_commits(
                 page,
                 change.blob.map(|b| b.to_string())
             ])?;
+            if let (Some(events), Some(page)) = (events.as_deref_mut(), page) {
+                let kind = match &change.kind {
+                    ChangeKind::Added => PageEventKind::Saved { created: true },
+                    ChangeKind::Modified => PageEventKind::Saved { created: false },
+                    ChangeKind::Deleted => PageEventKind::Deleted,
+                    ChangeKind::Renamed { from } => PageEventKind::Renamed {
+                        from: from.strip_suffix(".md").unwrap_or(from).to_string(),
+                    },
+                };
+                events.push(PageEvent {
+                    path: page.to_string(),
+                    revision: commit.id.to_string(),
+                    author: commit.author_name.clone(),
+                    kind,
+                });
+            }
             if let Some(page) = page {
                 existence_changed |= kind != "M";
                 let mark = Touched {
@@ -222,11 +270,11 @@ fn upsert_page(
     let headings = serde_json::to_string(&facts.headings).unwrap_or_else(|_| "[]".into());
     let id: i64 = tx
         .prepare_cached(
-            "INSERT INTO pages (path, title, size, blob, revision, updated, headings)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+            "INSERT INTO pages (path, title, size, blob, revision, updated, headings, tags)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
              ON CONFLICT (path) DO UPDATE SET path = excluded.path, title = excluded.title,
                  size = excluded.size, blob = excluded.blob, revision = excluded.revision,
-                 updated = excluded.updated, headings = excluded.headings
+                 updated = excluded.updated, headings = excluded.headings, tags = excluded.tags
              RETURNING id",
         )?
         .query_row(
@@ -237,7 +285,8 @@ fn upsert_page(
                 blob.to_string(),
                 touched.revision.to_string(),
                 touched.time,
-                headings
+                headings,
+                serde_json::to_string(&facts.tags).unwrap_or_else(|_| "[]".into())
             ],
             |r| r.get(0),
         )?;

@@ -53,6 +53,37 @@ pub struct PageFacts {
     pub links: Vec<PagePath>,
     /// The page as plain text, for full-text search.
     pub text: String,
+    /// Tags and categories from the front matter (`tags: [a, b]`, `category: x`).
+    pub tags: Vec<String>,
+}
+
+/// Plugins' hooks around rendering, as the engine sees them (it knows nothing of plugins).
+pub trait RenderHooks: Sync {
+    /// Whether any hook runs at all.
+    fn active(&self) -> bool;
+    /// Tells apart renderings that may differ (the viewer, the wiki's version); empty when no
+    /// hook is active.
+    fn cache_key(&self) -> String;
+    fn preprocess(&self, path: &str, markdown: String) -> String;
+    fn postprocess(&self, path: &str, html: String) -> String;
+}
+
+/// No hooks: rendering is a function of the Markdown and the set of pages alone.
+pub struct NoHooks;
+
+impl RenderHooks for NoHooks {
+    fn active(&self) -> bool {
+        false
+    }
+    fn cache_key(&self) -> String {
+        String::new()
+    }
+    fn preprocess(&self, _path: &str, markdown: String) -> String {
+        markdown
+    }
+    fn postprocess(&self, _path: &str, html: String) -> String {
+        html
+    }
 }
 
 /// Renders Markdown; one instance is shared by every wiki and thread.
@@ -155,11 +186,19 @@ impl Renderer {
                 links.push(target);
             }
         }
+        let tags = root
+            .children()
+            .find_map(|node| match &node.data().value {
+                NodeValue::FrontMatter(raw) => Some(front_matter_tags(raw)),
+                _ => None,
+            })
+            .unwrap_or_default();
         PageFacts {
             title: title.filter(|t| !t.is_empty()),
             headings,
             links,
             text: plain_text(root),
+            tags,
         }
     }
 }
@@ -195,6 +234,53 @@ pub fn wikilink_spans(markdown: &str) -> Vec<Range<usize>> {
         }
     }
     spans
+}
+
+/// Reads `tags`, `tag`, `category` and `categories` from YAML-style front matter, as inline
+/// lists (`tags: [a, b]`, `tags: a, b`) or block lists (`tags:` then `- a` lines).
+fn front_matter_tags(raw: &str) -> Vec<String> {
+    let mut tags: Vec<String> = Vec::new();
+    let mut push = |item: &str| {
+        let item = item.trim().trim_matches(|c| c == '"' || c == '\'');
+        if !item.is_empty() && !tags.iter().any(|t| t.eq_ignore_ascii_case(item)) {
+            tags.push(item.to_string());
+        }
+    };
+    let mut in_list = false;
+    for line in raw.lines() {
+        if line.trim() == "---" {
+            continue;
+        }
+        if in_list {
+            if let Some(item) = line.trim_start().strip_prefix("- ") {
+                push(item);
+                continue;
+            }
+            in_list = false;
+        }
+        let Some((key, value)) = line.split_once(':') else {
+            continue;
+        };
+        if line.starts_with(char::is_whitespace) {
+            continue;
+        }
+        if matches!(
+            key.trim().to_ascii_lowercase().as_str(),
+            "tags" | "tag" | "category" | "categories"
+        ) {
+            let value = value.trim();
+            if value.is_empty() {
+                in_list = true;
+            } else {
+                value
+                    .trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .split(',')
+                    .for_each(&mut push);
+            }
+        }
+    }
+    tags
 }
 
 fn options() -> Options<'static> {
@@ -379,6 +465,25 @@ mod tests {
         assert_eq!(facts.headings[1].anchor, "part-two");
         assert!(facts.text.contains("My Page") && facts.text.contains("[[NotALink]]"));
         assert!(!facts.text.contains("tags:"));
+    }
+
+    #[test]
+    fn front_matter_tags_in_every_style() {
+        assert_eq!(
+            front_matter_tags("---\ntags: [a, \"b\"]\ncategory: c\n---\n"),
+            vec!["a", "b", "c"]
+        );
+        assert_eq!(
+            front_matter_tags("---\ntitle: x\ntags:\n  - one\n  - two\nother: y\n---\n"),
+            vec!["one", "two"]
+        );
+        assert_eq!(
+            front_matter_tags("---\ntags: a, A, b\n---\n"),
+            vec!["a", "b"]
+        );
+        assert!(front_matter_tags("---\ntitle: no tags\n---\n").is_empty());
+        let facts = Renderer::new().analyze(&page("p"), "---\ntags: [ops]\n---\n# P\n");
+        assert_eq!(facts.tags, vec!["ops"]);
     }
 
     #[test]

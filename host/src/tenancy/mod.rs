@@ -139,6 +139,16 @@ impl TenantResolver {
         }
     }
 
+    /// The context plugins act in when told about a change by `author` (not a request).
+    pub fn for_author(&self, author: &str) -> RequestContext {
+        let mut ctx = self.resolve();
+        ctx.principal = Principal::User {
+            name: author.to_string(),
+            email: String::new(),
+        };
+        ctx
+    }
+
     /// The wiki served by this resolver (for start-up tasks such as the first Home page).
     pub fn wiki(&self) -> &Arc<Wiki> {
         &self.wiki

@@ -25,6 +25,8 @@ pub enum AppError {
     TooLarge(String),
     #[error("{0}")]
     Internal(String),
+    #[error(transparent)]
+    Plugin(#[from] crate::plugins::PluginError),
 }
 
 impl From<PathError> for AppError {
@@ -81,8 +83,29 @@ impl AppError {
             AppError::NotFound(message) => (StatusCode::NOT_FOUND, message.clone()),
             AppError::TooLarge(message) => (StatusCode::PAYLOAD_TOO_LARGE, message.clone()),
             AppError::Internal(_) => internal(),
+            AppError::Plugin(err) => {
+                use crate::plugins::PluginError;
+                let status = match err {
+                    PluginError::Unknown(_) | PluginError::NotProvided { .. } => {
+                        StatusCode::NOT_FOUND
+                    }
+                    PluginError::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
+                    PluginError::OverLimit { .. }
+                    | PluginError::OutputTooLarge { .. }
+                    | PluginError::Trapped { .. } => StatusCode::BAD_GATEWAY,
+                };
+                (status, format!("{}.", upper_first(&err.to_string())))
+            }
         }
     }
+}
+
+fn upper_first(text: &str) -> String {
+    let mut chars = text.chars();
+    chars
+        .next()
+        .map(|c| c.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
 }
 
 fn internal() -> (StatusCode, String) {

@@ -4,6 +4,7 @@ mod attachments;
 mod cache;
 mod error;
 mod pages;
+mod plugins;
 mod theme;
 mod wide;
 
@@ -11,12 +12,13 @@ use std::future::Future;
 use std::sync::Arc;
 
 use axum::Router;
+use axum::extract::State;
 use axum::extract::{DefaultBodyLimit, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 use serde::Serialize;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
@@ -35,6 +37,7 @@ pub struct AppState {
     pub theme: Arc<Theme>,
     pub settings: Arc<Settings>,
     pub responses: Arc<ResponseCache>,
+    pub plugins: Arc<crate::plugins::PluginHost>,
 }
 
 impl FromRequestParts<AppState> for RequestContext {
@@ -51,7 +54,7 @@ pub fn app(state: AppState) -> Router {
     // Form-encoding can triple a page's size; multipart adds a little to an attachment's.
     let body_limit =
         (limits.max_page_bytes * 3 + 64 * 1024).max(limits.max_attachment_bytes + 1024 * 1024);
-    Router::new()
+    let router = Router::new()
         .route("/", get(pages::home))
         .route("/-/healthz", get(|| async { "ok\n" }))
         .route("/-/static/{file}", get(theme::static_file))
@@ -63,11 +66,13 @@ pub fn app(state: AppState) -> Router {
         .route("/-/commit/{rev}", get(wide::commit))
         .route("/-/revert/{rev}", post(wide::revert))
         .route("/-/orphans", get(wide::orphans))
+        .route("/-/plugins", get(plugins::status))
         .route(
             "/robots.txt",
             get(|| async { "User-agent: *\nDisallow: /-/\n" }),
         )
-        .route("/{*path}", get(pages::get).post(pages::post))
+        .route("/{*path}", get(pages::get).post(pages::post));
+    plugin_routes(router, &state)
         .layer(middleware::from_fn_with_state(
             state.clone(),
             cache::responses,
@@ -92,6 +97,23 @@ pub fn app(state: AppState) -> Router {
         ))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// Routes each plugin's http prefixes (the prefix itself and everything below it) to it.
+fn plugin_routes(mut router: Router<AppState>, state: &AppState) -> Router<AppState> {
+    for (prefix, plugin) in state.plugins.http_routes() {
+        let handler = {
+            let prefix = prefix.clone();
+            move |State(state): State<AppState>, ctx: RequestContext, request: Request| {
+                let (plugin, prefix) = (plugin.clone(), prefix.clone());
+                async move { plugins::http(state, ctx, &plugin, &prefix, request).await }
+            }
+        };
+        router = router
+            .route(&prefix, any(handler.clone()))
+            .route(&format!("{prefix}/{{*rest}}"), any(handler));
+    }
+    router
 }
 
 /// Pages may load their own scripts and styles, and KaTeX/mermaid from jsDelivr when a page

@@ -7,12 +7,13 @@ use std::collections::HashMap;
 
 use axum::Form;
 use axum::extract::{Multipart, Path, Query, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::{Deserialize, Serialize};
 
 use super::attachments;
 use super::error::AppError;
+use super::plugins::{PluginHooks, base_url};
 use super::{AppState, Site, blocking};
 use crate::index::{PageRow, Revision};
 use crate::render::Heading;
@@ -104,8 +105,9 @@ pub(super) fn page_info(page: &PagePath, title: Option<&str>) -> PageInfo {
 pub async fn home(
     State(state): State<AppState>,
     ctx: RequestContext,
+    headers: HeaderMap,
 ) -> Result<Response, AppError> {
-    view(&state, ctx, PagePath::parse(HOME)?).await
+    view(&state, ctx, PagePath::parse(HOME)?, base_url(&headers)).await
 }
 
 pub async fn get(
@@ -113,11 +115,12 @@ pub async fn get(
     ctx: RequestContext,
     Path(path): Path<String>,
     Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
 ) -> Result<Response, AppError> {
     let route = parse_route(&path)?;
     let arg = |i: usize| route.args.get(i).cloned();
     match (route.action.as_str(), route.args.len()) {
-        ("", 0) => view(&state, ctx, route.page).await,
+        ("", 0) => view(&state, ctx, route.page, base_url(&headers)).await,
         ("view", 1) => view_at(&state, ctx, route.page, arg(0).unwrap_or_default()).await,
         ("source", 0 | 1) if query.contains_key("raw") => raw(ctx, route.page, arg(0)).await,
         ("raw", 0 | 1) => raw(ctx, route.page, arg(0)).await,
@@ -162,6 +165,7 @@ pub async fn post(
     request: axum::extract::Request,
 ) -> Result<Response, AppError> {
     let route = parse_route(&path)?;
+    let base = base_url(request.headers());
     match (route.action.as_str(), route.args.as_slice()) {
         ("attachments", []) => {
             let multipart = Multipart::from_request(request, &state)
@@ -174,7 +178,9 @@ pub async fn post(
             attachments::delete(ctx, route.page, name.clone(), form.message).await
         }
         ("edit", []) => save(&state, ctx, route.page, form(request, &state).await?).await,
-        ("preview", []) => preview(ctx, form(request, &state).await?).await,
+        ("preview", []) => {
+            preview(&state, ctx, route.page, base, form(request, &state).await?).await
+        }
         ("rename", []) => rename(ctx, route.page, form(request, &state).await?).await,
         ("delete", []) => delete(ctx, route.page, form(request, &state).await?).await,
         _ => Err(AppError::NotFound(format!(
@@ -216,6 +222,7 @@ struct ViewContext<'a> {
     titled: bool,
     backlinks: Vec<Link>,
     old_revision: Option<&'a Revision>,
+    fragments: Fragments,
 }
 
 #[derive(Serialize)]
@@ -224,11 +231,17 @@ struct Link {
     title: String,
 }
 
-async fn view(state: &AppState, ctx: RequestContext, page: PagePath) -> Result<Response, AppError> {
+async fn view(
+    state: &AppState,
+    ctx: RequestContext,
+    page: PagePath,
+    base: String,
+) -> Result<Response, AppError> {
     ctx.require(Permission::Read)?;
     let wiki = ctx.wiki.clone();
     let lookup = page.clone();
-    let found = blocking(move || match wiki.view(&lookup) {
+    let hooks = PluginHooks::new(state.plugins.clone(), ctx.clone(), base.clone());
+    let found = blocking(move || match wiki.view_with(&lookup, &hooks) {
         Ok(view) => {
             let backlinks = wiki
                 .index()
@@ -244,6 +257,7 @@ async fn view(state: &AppState, ctx: RequestContext, page: PagePath) -> Result<R
         return missing(state, &ctx, &page);
     };
     let shown = PagePath::parse(&view.row.path).unwrap_or(page);
+    let fragments = Fragments::gather(state, &ctx, &base, &shown).await;
     let context = ViewContext {
         site: state.site(&ctx),
         page: page_info(&shown, Some(&view.row.title)),
@@ -258,8 +272,41 @@ async fn view(state: &AppState, ctx: RequestContext, page: PagePath) -> Result<R
             .map(|(path, title)| Link { path, title })
             .collect(),
         old_revision: None,
+        fragments,
     };
     state.html(StatusCode::OK, "page.html", &context)
+}
+
+/// Plugins' HTML for the slots around a page, sanitized.
+#[derive(Serialize, Default)]
+struct Fragments {
+    sidebar: Vec<String>,
+    before: Vec<String>,
+    after: Vec<String>,
+}
+
+impl Fragments {
+    async fn gather(
+        state: &AppState,
+        ctx: &RequestContext,
+        base: &str,
+        page: &PagePath,
+    ) -> Fragments {
+        let mut out = Fragments::default();
+        for (slot, html) in state.plugins.fragments(ctx, base, page.as_str()).await {
+            let html = ctx.wiki.renderer().clean(&html);
+            match slot.as_str() {
+                "sidebar" => out.sidebar.push(html),
+                "before-content" => out.before.push(html),
+                "after-content" => out.after.push(html),
+                other => tracing::debug!(
+                    slot = other,
+                    "a plugin fragment for an unknown slot was dropped"
+                ),
+            }
+        }
+        out
+    }
 }
 
 fn opens_with_title(toc: &[Heading]) -> bool {
@@ -304,6 +351,7 @@ async fn view_at(
             revision: at.revision.commit.id.clone(),
             updated: at.revision.commit.time,
             headings: rendered.toc.clone(),
+            tags: Vec::new(),
         };
         Ok((at, rendered, row))
     })
@@ -319,6 +367,7 @@ async fn view_at(
         titled: opens_with_title(&rendered.toc),
         backlinks: Vec::new(),
         old_revision: Some(&at.revision),
+        fragments: Fragments::default(),
     };
     state.html(StatusCode::OK, "page.html", &context)
 }
@@ -618,11 +667,18 @@ pub struct PreviewForm {
 }
 
 /// Live preview for the editor: the rendered HTML fragment.
-async fn preview(ctx: RequestContext, form: PreviewForm) -> Result<Response, AppError> {
+async fn preview(
+    state: &AppState,
+    ctx: RequestContext,
+    page: PagePath,
+    base: String,
+    form: PreviewForm,
+) -> Result<Response, AppError> {
     ctx.require(Permission::Read)?;
     let wiki = ctx.wiki.clone();
     let content = form.content.replace("\r\n", "\n");
-    let html = blocking(move || Ok(wiki.render(&content).html)).await?;
+    let hooks = PluginHooks::new(state.plugins.clone(), ctx.clone(), base);
+    let html = blocking(move || Ok(wiki.render_with(&page, &content, &hooks).html)).await?;
     Ok(axum::response::Html(html).into_response())
 }
 

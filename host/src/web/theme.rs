@@ -42,6 +42,7 @@ const TEMPLATES: &[(&str, &str)] = theme_files!(
     "templates/search.html",
     "templates/create.html",
     "templates/orphans.html",
+    "templates/plugins.html",
     "templates/feed.atom",
 );
 

@@ -20,7 +20,8 @@ pub use write::{Attachment, SaveOutcome};
 use crate::index::{
     CommitRow, IndexError, PageRow, Revision, SearchHit, SyncProgress, SyncStats, WikiIndex,
 };
-use crate::render::{Rendered, Renderer};
+pub use crate::index::{PageEvent, PageEventKind};
+use crate::render::{NoHooks, RenderHooks, Rendered, Renderer};
 use crate::store::{AttachmentName, Author, PagePath, PageStore, PathError, StoreError};
 
 /// Why a wiki operation failed; mapped to an HTTP status once, in the web layer.
@@ -97,7 +98,9 @@ pub struct CommitDetail {
 
 /// Rendered pages are cached by content and by the set of pages that exist (which decides how
 /// links render); the key is (blob id, page-set generation).
-type RenderCache = quick_cache::sync::Cache<(String, u64), Arc<Rendered>>;
+/// With render hooks, the key also holds the hooks' own key (their output may depend on the
+/// viewer and on other pages).
+type RenderCache = quick_cache::sync::Cache<(String, u64, String), Arc<Rendered>>;
 
 pub struct Wiki {
     slug: String,
@@ -113,6 +116,8 @@ pub struct Wiki {
     /// Bumped after every change to the index, once it is visible to readers.
     version: AtomicU64,
     rendered: RenderCache,
+    /// Told about the page changes of every write, after it is visible.
+    observer: std::sync::OnceLock<Box<dyn Fn(Vec<PageEvent>) + Send + Sync>>,
 }
 
 /// The page every wiki opens on.
@@ -136,6 +141,7 @@ impl Wiki {
             generation: AtomicU64::new(0),
             version: AtomicU64::new(0),
             rendered: RenderCache::new(2048),
+            observer: std::sync::OnceLock::new(),
         };
         wiki.reload_page_keys()?;
         Ok(wiki)
@@ -180,6 +186,12 @@ impl Wiki {
         Ok(stats)
     }
 
+    /// Sets the function told about the page changes of every write (once; later calls are
+    /// ignored). It must return quickly: it runs on the writer's thread.
+    pub fn on_page_events(&self, observer: impl Fn(Vec<PageEvent>) + Send + Sync + 'static) {
+        let _ = self.observer.set(Box::new(observer));
+    }
+
     /// Changes whenever what this wiki shows may have changed: anything derived from the wiki
     /// can be cached under its version, and is never served stale.
     pub fn version(&self) -> u64 {
@@ -221,15 +233,43 @@ impl Wiki {
             .render(markdown, &|p: &PagePath| keys.contains(&p.key()))
     }
 
+    /// Renders Markdown of `page` as it would appear, through the render hooks.
+    pub fn render_with(
+        &self,
+        page: &PagePath,
+        markdown: &str,
+        hooks: &dyn RenderHooks,
+    ) -> Rendered {
+        if !hooks.active() {
+            return self.render(markdown);
+        }
+        let markdown = hooks.preprocess(page.as_str(), markdown.to_string());
+        let mut rendered = self.render(&markdown);
+        let html = hooks.postprocess(page.as_str(), std::mem::take(&mut rendered.html));
+        // Hooks may add markup, never scripts: their output is sanitized again.
+        rendered.html = self.renderer.clean(&html);
+        rendered
+    }
+
     /// The page at HEAD, rendered (from cache when its content and the page set are unchanged).
     pub fn view(&self, page: &PagePath) -> Result<PageView> {
+        self.view_with(page, &NoHooks)
+    }
+
+    /// The page at HEAD, rendered through the render hooks.
+    pub fn view_with(&self, page: &PagePath, hooks: &dyn RenderHooks) -> Result<PageView> {
         let row = self.page(page)?;
-        let key = (row.blob.clone(), self.generation.load(Ordering::Acquire));
+        let key = (
+            row.blob.clone(),
+            self.generation.load(Ordering::Acquire),
+            hooks.cache_key(),
+        );
         let rendered = self
             .rendered
             .get_or_insert_with(&key, || -> Result<Arc<Rendered>> {
                 let content = self.read_blob_text(&row.blob)?;
-                Ok(Arc::new(self.render(&content)))
+                let shown = PagePath::parse(&row.path).unwrap_or_else(|_| page.clone());
+                Ok(Arc::new(self.render_with(&shown, &content, hooks)))
             })?;
         Ok(PageView { row, rendered })
     }

@@ -355,7 +355,12 @@ impl Wiki {
     /// Commits and syncs the index; the one way every write reaches git.
     fn apply(&self, spec: &CommitSpec) -> Result<ObjectId> {
         let commit = self.store.commit(spec)?;
-        self.sync(&mut |_| {})?;
+        let stats = self.sync(&mut |_| {})?;
+        if let Some(observer) = self.observer.get()
+            && !stats.events.is_empty()
+        {
+            observer(stats.events);
+        }
         Ok(commit.id)
     }
 

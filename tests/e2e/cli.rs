@@ -190,6 +190,66 @@ fn import_replace_keeps_the_old_wiki_aside() {
 }
 
 #[test]
+fn the_index_catches_up_with_commits_made_behind_its_back() {
+    let server = Server::start();
+    server.create("Mine", "made through Holt\n");
+    // Someone pushes to the wiki's repository with plain git.
+    let work = tempfile::tempdir().unwrap();
+    let clone = work.path().join("clone");
+    let out = std::process::Command::new("git")
+        .args(["clone", "-q"])
+        .arg(server.repo())
+        .arg(&clone)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::write(clone.join("Pushed.md"), "# Pushed\n\narrived by git push\n").unwrap();
+    git(&clone, &["add", "."]);
+    git(
+        &clone,
+        &[
+            "-c",
+            "user.name=Pusher",
+            "-c",
+            "user.email=p@example.org",
+            "commit",
+            "-q",
+            "-m",
+            "from outside",
+        ],
+    );
+    git(&clone, &["push", "-q", "origin", "HEAD:main"]);
+
+    // A restart brings the index up to the repository's HEAD.
+    let server = server.restart(&[]);
+    assert_eq!(
+        texts(&server.get("/Pushed").body, "#holt-content h1"),
+        vec!["Pushed"]
+    );
+    assert!(server.get("/-/changelog").body.contains("from outside"));
+    assert_eq!(
+        texts(&server.get("/-/search?q=arrived").body, "a.hit-title"),
+        vec!["Pushed"]
+    );
+
+    // A lost index is rebuilt from git at the next start.
+    let server = server.restart_with(&[], |data| {
+        for file in ["index.sqlite", "index.sqlite-wal", "index.sqlite-shm"] {
+            let _ = std::fs::remove_file(data.join("wikis/demo").join(file));
+        }
+        assert!(!data.join("wikis/demo/index.sqlite").exists());
+    });
+    assert_eq!(server.get("/Mine/-/raw").body, "made through Holt\n");
+    assert_eq!(server.get("/Pushed").status, 200);
+    assert_eq!(server.commit_count(), 3);
+    assert!(server.get("/-/changelog").body.contains("3 commits"));
+}
+
+#[test]
 fn help_and_bad_invocations_explain_themselves() {
     let dir = tempfile::tempdir().unwrap();
     let (ok, stdout, _) = holt(&["--help"], dir.path());

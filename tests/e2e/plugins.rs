@@ -237,6 +237,51 @@ fn render_hooks_are_sanitized_and_a_failing_hook_never_breaks_a_page() {
 }
 
 #[test]
+fn a_plugin_cannot_reach_another_wiki() {
+    // Two wikis in one data directory: "other" holds a secret, "demo" runs the plugin.
+    let config = format!(
+        "plugin_dir = {:?}\n[plugins.abuse]\ngrants = [\"pages:read\", \"pages:write\"]\n",
+        built_plugins("test-plugins").display().to_string()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("holt.toml"), &config).unwrap();
+    let other = Server::start_with(dir, &[("HOLT_WIKI__SLUG", "other")]);
+    other.create("Secret", "TOP SECRET\n");
+    assert!(other.data().join("wikis/other/repo.git").exists());
+    let demo = other.restart(&[("HOLT_WIKI__SLUG", "demo")]);
+    assert_eq!(
+        demo.get("/Secret").status,
+        404,
+        "the demo wiki has no such page"
+    );
+    for name in [
+        "Secret",
+        "../other/Secret",
+        "../../wikis/other/Secret",
+        "/other/Secret",
+        "other/Secret",
+        "..%2Fother%2FSecret",
+        "wikis/other/repo.git/Secret",
+        "../other/repo.git/HEAD",
+    ] {
+        let resp = demo.get(&format!(
+            "/-/plugin/abuse/read-any?page={}",
+            name.replace('/', "%2F")
+        ));
+        assert!(
+            matches!(resp.status, 400 | 404),
+            "{name}: {} {}",
+            resp.status,
+            resp.body
+        );
+        assert!(
+            !resp.body.contains("TOP SECRET"),
+            "{name} reached the other wiki"
+        );
+    }
+}
+
+#[test]
 fn markdown_preprocess_and_page_fragments_reach_the_page() {
     let server = abuse_server("", "write");
     server.create("Fragments", "Before {{plugin}} after.\n");

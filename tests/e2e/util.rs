@@ -59,9 +59,15 @@ impl Server {
     }
 
     /// Stops the server and starts it again on the same data (a restart).
-    pub fn restart(mut self, env: &[(&str, &str)]) -> Server {
+    pub fn restart(self, env: &[(&str, &str)]) -> Server {
+        self.restart_with(env, |_| {})
+    }
+
+    /// Stops the server, runs `between` on its data directory, and starts it again.
+    pub fn restart_with(mut self, env: &[(&str, &str)], between: impl FnOnce(&Path)) -> Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        between(&self.data());
         // The data moves to the new server; the old one is left an empty directory to drop.
         let real = std::mem::replace(&mut self.dir, tempfile::tempdir().expect("temp dir"));
         let _ = std::fs::rename(

@@ -18,11 +18,11 @@ wasmtime::component::bindgen!({
     exports: { default: async },
 });
 
+pub use self::holt::plugin::types::{self, Error};
 pub use exports::holt::plugin::{
     admin_sections, bootstrap, html_postprocess, http_handler, markdown_preprocess, mcp_tools,
     page_events, page_render_context,
 };
-pub use self::holt::plugin::types::{self, Error};
 
 /// The most entries a listing import returns.
 const MAX_LIST: u32 = 1000;

@@ -75,6 +75,10 @@ impl Plugin for Abuse {
                 "plugin write",
             )),
             "/read" => outcome(pages::read("Home", None).map(|p| p.title)),
+            "/read-any" => {
+                let name = request.query_param("page").unwrap_or_default();
+                outcome(pages::read(&name, None).map(|p| p.content))
+            }
             _ => Response::text(404, "unknown abuse"),
         }
     }

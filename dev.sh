@@ -55,7 +55,7 @@ ensure_packages() {
 }
 
 # Every plugin in plugins/ (and the test components) as wasm32-wasip2 components, laid out in
-# target/plugins and target/test-plugins.
+# target/plugins.
 build_plugins() {
   ./plugins/build.sh
 }

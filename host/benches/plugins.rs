@@ -1,6 +1,6 @@
 //! Plugin dispatch overhead and compile-cache benefit (`cargo bench -p holt --bench plugins`).
 //!
-//! - dispatch: a trivial `http-handler` component (target/test-plugins/trivial) called through
+//! - dispatch: a trivial `http-handler` component (target/plugins/trivial) called through
 //!   the real `PluginHost` (fresh store and instance per call, limits armed), against the same
 //!   handler written natively; the difference is what a plugin costs per request;
 //! - compile: compiling a component from scratch against loading it from the on-disk cache.
@@ -62,7 +62,7 @@ fn micros(d: Duration) -> f64 {
 
 fn main() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let plugin_dir = root.join("target/test-plugins");
+    let plugin_dir = root.join("target/plugins");
     let trivial = plugin_dir.join("trivial/plugin.wasm");
     assert!(
         trivial.exists(),

@@ -37,8 +37,12 @@ enum Command {
         #[arg(long, value_name = "ADDR")]
         listen: Option<SocketAddr>,
     },
-    /// Rebuild the wiki's search and history index from its git repository.
-    Reindex,
+    /// Rebuild a wiki's search and history index from its git repository.
+    Reindex {
+        /// The wiki (default: the configured `[wiki] slug`).
+        #[arg(long, value_name = "SLUG")]
+        wiki: Option<String>,
+    },
     /// Import an existing wiki's git repository (An Otter Wiki's, or any repo of Markdown
     /// pages), keeping its whole history.
     Import {
@@ -47,10 +51,34 @@ enum Command {
         /// Replace a wiki that already has pages (its folder is kept beside, renamed).
         #[arg(long)]
         replace: bool,
+        /// The wiki to import into (default: the configured `[wiki] slug`).
+        #[arg(long, value_name = "SLUG")]
+        wiki: Option<String>,
+        /// In platform mode, the handle of the user who will own a new wiki.
+        #[arg(long, value_name = "HANDLE")]
+        owner: Option<String>,
     },
+    /// Manage the platform's users.
+    #[command(subcommand)]
+    User(UserCommand),
     /// Show and check WebAssembly plugins.
     #[command(subcommand)]
     Plugin(PluginCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Add a user (or update their name), so they can own wikis or be added as collaborators.
+    Add {
+        /// Their handle, e.g. alice.bsky.social.
+        handle: String,
+        /// Their display name.
+        #[arg(long)]
+        name: Option<String>,
+        /// Their DID (default: did:web:<handle>).
+        #[arg(long)]
+        did: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -82,8 +110,26 @@ pub fn main() -> ExitCode {
             }
             serve(settings)
         }
-        Command::Reindex => reindex(&settings),
-        Command::Import { path, replace } => crate::import::import(&settings, &path, replace),
+        Command::Reindex { wiki } => {
+            if let Some(slug) = wiki {
+                settings.wiki.slug = slug;
+            }
+            reindex(&settings)
+        }
+        Command::Import {
+            path,
+            replace,
+            wiki,
+            owner,
+        } => {
+            if let Some(slug) = wiki {
+                settings.wiki.slug = slug;
+            }
+            crate::import::import(&settings, &path, replace, owner.as_deref())
+        }
+        Command::User(UserCommand::Add { handle, name, did }) => {
+            user_add(&settings, &handle, name, did)
+        }
         Command::Plugin(PluginCommand::List) => plugin_list(&settings),
         Command::Plugin(PluginCommand::Check { file }) => plugin_check(&settings, &file),
     };
@@ -174,17 +220,46 @@ fn reindex(settings: &Settings) -> Result<(), String> {
     Ok(())
 }
 
+fn user_add(
+    settings: &Settings,
+    handle: &str,
+    name: Option<String>,
+    did: Option<String>,
+) -> Result<(), String> {
+    let handle = handle.trim().trim_start_matches('@').to_ascii_lowercase();
+    if handle.is_empty()
+        || !handle
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
+    {
+        return Err(format!(
+            "'{handle}' is not a handle: use letters, digits, dots and hyphens, like alice.bsky.social"
+        ));
+    }
+    std::fs::create_dir_all(&settings.data_dir)
+        .map_err(|e| format!("{}: {e}", shown(&settings.data_dir)))?;
+    let platform = crate::platform::Platform::open(&settings.data_dir.join("holt.sqlite"))
+        .map_err(|e| e.to_string())?;
+    let did = did.unwrap_or_else(|| format!("did:web:{handle}"));
+    let name = name.unwrap_or_else(|| handle.clone());
+    let user = platform
+        .upsert_user(&did, &handle, &name)
+        .map_err(|e| e.to_string())?;
+    println!("user @{} ({}) is ready", user.handle, user.did);
+    Ok(())
+}
+
 fn plugin_list(settings: &Settings) -> Result<(), String> {
     use crate::plugins::{HostOptions, survey};
     if settings.plugins.is_empty() {
         println!(
             "No plugins are configured (add [plugins.<name>] to holt.toml; plugin_dir is {}).",
-            shown(&settings.plugin_dir)
+            shown(&settings.plugin_dir())
         );
         return Ok(());
     }
     let report = survey(HostOptions {
-        plugin_dir: &settings.plugin_dir,
+        plugin_dir: settings.plugin_dir(),
         cache_dir: settings.data_dir.join("plugin-cache"),
         plugins: &settings.plugins,
         site_name: settings.wiki.name.clone(),

@@ -15,6 +15,13 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Settings {
+    /// `platform`: many wikis, each at `{slug}.<domain>`, with accounts; `single`: one wiki,
+    /// served on every host name, without accounts.
+    pub mode: Mode,
+    /// The platform's address as people reach it (scheme, host, port), e.g.
+    /// `https://wiki.example.org`; wikis are at `{slug}.` that host. Default:
+    /// `http://localhost:<port Holt listens on>`.
+    pub public_url: Option<String>,
     /// Where wikis, databases and generated keys live.
     pub data_dir: PathBuf,
     /// The address the HTTP server binds.
@@ -23,13 +30,58 @@ pub struct Settings {
     pub wiki: WikiSettings,
     pub limits: LimitSettings,
     pub cache: CacheSettings,
-    /// Where plugin folders live (`<plugin_dir>/<name>/plugin.toml`).
-    pub plugin_dir: PathBuf,
+    pub platform: PlatformSettings,
+    /// Where plugin folders live (`<plugin_dir>/<name>/plugin.toml`). Default: `plugins/`
+    /// beside the folder of the `holt` executable (so a cargo build finds `target/plugins`).
+    pub plugin_dir: Option<PathBuf>,
     /// Enabled plugins and what the operator grants them, by name.
     pub plugins: BTreeMap<String, PluginSettings>,
     /// Load templates and static files from this folder instead of the built-in theme
     /// (for theme development; files are read at start).
     pub theme_dir: Option<PathBuf>,
+}
+
+/// How Holt serves wikis.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    Platform,
+    Single,
+}
+
+/// Accounts, tiers and sessions in platform mode.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PlatformSettings {
+    pub wikis_per_user: u32,
+    pub pages_per_wiki: u64,
+    pub bytes_per_wiki: u64,
+    pub collaborators_per_wiki: u32,
+    /// Writes (form posts, API and MCP calls that change something) one user or token may
+    /// make per minute.
+    pub writes_per_minute: u32,
+    /// How long a sign-in lasts.
+    pub session_days: u32,
+    /// Allow signing in by typing a handle, without a password (development only: refused
+    /// unless Holt listens on a loopback address and the request comes from one).
+    pub dev_sign_in: bool,
+    /// Create a demo user and a public demo wiki on first start.
+    pub demo: bool,
+}
+
+impl Default for PlatformSettings {
+    fn default() -> Self {
+        PlatformSettings {
+            wikis_per_user: 1,
+            pages_per_wiki: 500,
+            bytes_per_wiki: 50 << 20,
+            collaborators_per_wiki: 3,
+            writes_per_minute: 120,
+            session_days: 30,
+            dev_sign_in: true,
+            demo: true,
+        }
+    }
 }
 
 /// The wiki of single-wiki mode.
@@ -44,13 +96,15 @@ pub struct WikiSettings {
     pub anonymous: AnonymousAccess,
 }
 
-/// Access granted to visitors who are not signed in.
+/// Access granted to visitors in single-wiki mode (which has no accounts).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum AnonymousAccess {
     None,
     Read,
     Write,
+    /// Write, and use the wiki's admin panel.
+    Admin,
 }
 
 /// The operator's settings for one plugin (`[plugins.<name>]`).
@@ -69,6 +123,8 @@ pub struct PluginSettings {
     pub max_output_bytes: u64,
     /// Settings the plugin reads with `config.get`.
     pub config: BTreeMap<String, String>,
+    /// Wiki owners may switch the plugin off (and on again) for their wiki.
+    pub owners_may_disable: bool,
 }
 
 impl Default for PluginSettings {
@@ -81,6 +137,7 @@ impl Default for PluginSettings {
             memory_mib: limits.memory_bytes >> 20,
             max_output_bytes: limits.max_output_bytes,
             config: BTreeMap::new(),
+            owners_may_disable: false,
         }
     }
 }
@@ -123,13 +180,16 @@ pub struct LimitSettings {
 impl Default for Settings {
     fn default() -> Self {
         Settings {
+            mode: Mode::Platform,
+            public_url: None,
             data_dir: PathBuf::from("holt-data"),
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             wiki: WikiSettings::default(),
             limits: LimitSettings::default(),
             cache: CacheSettings::default(),
-            plugin_dir: PathBuf::from("target/plugins"),
-            plugins: BTreeMap::new(),
+            platform: PlatformSettings::default(),
+            plugin_dir: None,
+            plugins: default_plugins(),
             theme_dir: None,
         }
     }
@@ -159,7 +219,26 @@ impl Default for LimitSettings {
 #[error("configuration: {0}")]
 pub struct ConfigError(#[from] Box<figment::Error>);
 
+/// The plugins every deployment runs unless configured otherwise.
+fn default_plugins() -> BTreeMap<String, PluginSettings> {
+    ["bootstrap", "admin-hiding"]
+        .into_iter()
+        .map(|name| (name.to_string(), PluginSettings::default()))
+        .collect()
+}
+
 impl Settings {
+    /// The folder plugins are loaded from.
+    pub fn plugin_dir(&self) -> PathBuf {
+        if let Some(dir) = &self.plugin_dir {
+            return dir.clone();
+        }
+        std::env::current_exe()
+            .ok()
+            .and_then(|exe| exe.parent()?.parent().map(|dir| dir.join("plugins")))
+            .unwrap_or_else(|| PathBuf::from("plugins"))
+    }
+
     /// Loads settings: defaults, then `config` (or `./holt.toml` if it exists), then `HOLT_*`
     /// variables (`HOLT_LISTEN`, `HOLT_DATA_DIR`, `HOLT_WIKI__NAME`, ...).
     pub fn load(config: Option<&Path>) -> Result<Self, ConfigError> {

@@ -16,7 +16,15 @@ use crate::server;
 const COPIED: &[&str] = &["HEAD", "objects", "refs", "packed-refs", "shallow"];
 
 /// Imports the repository at `source` as the configured wiki.
-pub fn import(settings: &Settings, source: &Path, replace: bool) -> Result<(), String> {
+pub fn import(
+    settings: &Settings,
+    source: &Path,
+    replace: bool,
+    owner: Option<&str>,
+) -> Result<(), String> {
+    if settings.mode == crate::config::Mode::Platform {
+        ensure_platform_record(settings, owner)?;
+    }
     let repo =
         gix::open(source).map_err(|e| format!("{} is not a git repository: {e}", shown(source)))?;
     let git_dir = repo.git_dir().to_path_buf();
@@ -112,6 +120,43 @@ pub fn import(settings: &Settings, source: &Path, replace: bool) -> Result<(), S
             eprintln!("  {file}");
         }
     }
+    Ok(())
+}
+
+/// In platform mode a wiki is also a row of the platform database: create it (owned by
+/// `owner`) if it does not exist yet.
+fn ensure_platform_record(settings: &Settings, owner: Option<&str>) -> Result<(), String> {
+    let slug = &settings.wiki.slug;
+    std::fs::create_dir_all(&settings.data_dir)
+        .map_err(|e| format!("{}: {e}", shown(&settings.data_dir)))?;
+    let platform = crate::platform::Platform::open(&settings.data_dir.join("holt.sqlite"))
+        .map_err(|e| e.to_string())?;
+    if platform.wiki(slug).map_err(|e| e.to_string())?.is_some() {
+        return Ok(());
+    }
+    let Some(handle) = owner else {
+        return Err(format!(
+            "there is no wiki '{slug}' on this platform yet: pass --owner HANDLE to create it (add users with `holt user add`)"
+        ));
+    };
+    let user = platform
+        .user_by_handle(handle)
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| {
+            format!("there is no user '{handle}': add them with `holt user add {handle}`")
+        })?;
+    // An operator's import is not held to the tier's wikis-per-user limit.
+    let tier = crate::platform::Tier {
+        wikis_per_user: u32::MAX,
+        collaborators_per_wiki: settings.platform.collaborators_per_wiki,
+    };
+    platform
+        .create_wiki(user.id, slug, slug, false, tier)
+        .map_err(|e| e.to_string())?;
+    eprintln!(
+        "holt: created the private wiki '{slug}' owned by @{}",
+        user.handle
+    );
     Ok(())
 }
 

@@ -2,11 +2,13 @@
 //!
 //! Modules depend downward only: `web` → `tenancy`/`wiki` → `render`/`index` → `store` → `db`.
 
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod db;
 pub mod import;
 pub mod index;
+pub mod platform;
 pub mod plugins;
 pub mod render;
 pub mod server;
@@ -14,3 +16,4 @@ pub mod store;
 pub mod tenancy;
 pub mod web;
 pub mod wiki;
+pub mod wikis;

@@ -7,7 +7,7 @@ use crate::util::{Server, attrs, built_plugins, holt, texts};
 fn example_config() -> String {
     format!(
         "plugin_dir = {:?}\n[plugins.example]\ngrants = [\"pages:read\"]\n",
-        built_plugins("plugins").display().to_string()
+        built_plugins().display().to_string()
     )
 }
 
@@ -15,7 +15,7 @@ fn example_config() -> String {
 fn abuse_server(extra: &str, anonymous: &str) -> Server {
     Server::start_with_config(&format!(
         "plugin_dir = {:?}\n[wiki]\nanonymous = {anonymous:?}\n[plugins.abuse]\ngrants = [\"pages:read\", \"pages:write\"]\n{extra}\n",
-        built_plugins("test-plugins").display().to_string()
+        built_plugins().display().to_string()
     ))
 }
 
@@ -70,7 +70,7 @@ fn the_example_plugin_adds_backlinks_and_serves_orphans() {
 #[test]
 fn a_plugin_built_for_another_api_version_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let plugins = built_plugins("test-plugins");
+    let plugins = built_plugins();
     let config = format!(
         "plugin_dir = {:?}\n[plugins.future-api]\n",
         plugins.display().to_string()
@@ -111,7 +111,7 @@ fn a_capability_asked_but_not_granted_is_refused_at_load() {
     let dir = tempfile::tempdir().unwrap();
     let config = format!(
         "plugin_dir = {:?}\n[plugins.abuse]\ngrants = [\"pages:read\"]\n",
-        built_plugins("test-plugins").display().to_string()
+        built_plugins().display().to_string()
     );
     std::fs::write(dir.path().join("holt.toml"), &config).unwrap();
     let (ok, _, stderr) = holt(
@@ -241,7 +241,7 @@ fn a_plugin_cannot_reach_another_wiki() {
     // Two wikis in one data directory: "other" holds a secret, "demo" runs the plugin.
     let config = format!(
         "plugin_dir = {:?}\n[plugins.abuse]\ngrants = [\"pages:read\", \"pages:write\"]\n",
-        built_plugins("test-plugins").display().to_string()
+        built_plugins().display().to_string()
     );
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("holt.toml"), &config).unwrap();

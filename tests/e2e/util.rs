@@ -86,6 +86,8 @@ impl Server {
             .arg(dir.path().join("data"))
             .current_dir(dir.path())
             .env("HOLT_LOG", "holt=debug,tower_http=debug")
+            // Tests run single-wiki mode unless they ask for the platform (HOLT_MODE=platform).
+            .env("HOLT_MODE", "single")
             .stdout(Stdio::piped())
             .stderr(log);
         for (k, v) in env {
@@ -326,11 +328,17 @@ pub fn fsck(repo: &Path) {
 
 /// Runs `holt` with arguments; returns (success, stdout, stderr).
 pub fn holt(args: &[&str], cwd: &Path) -> (bool, String, String) {
-    let out = Command::new(holt_bin())
-        .args(args)
-        .current_dir(cwd)
-        .output()
-        .expect("run holt");
+    holt_env(args, cwd, &[("HOLT_MODE", "single")])
+}
+
+/// Runs `holt` with arguments and environment variables; returns (success, stdout, stderr).
+pub fn holt_env(args: &[&str], cwd: &Path, env: &[(&str, &str)]) -> (bool, String, String) {
+    let mut command = Command::new(holt_bin());
+    command.args(args).current_dir(cwd);
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    let out = command.output().expect("run holt");
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -338,22 +346,17 @@ pub fn holt(args: &[&str], cwd: &Path) -> (bool, String, String) {
     )
 }
 
-/// A folder of built plugins (`plugins` or `test-plugins`), which `plugins/build.sh` makes.
-pub fn built_plugins(kind: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../target")
-        .join(kind);
-    assert!(
-        dir.join(if kind == "plugins" {
-            "example"
-        } else {
-            "abuse"
-        })
-        .join("plugin.wasm")
-        .exists(),
-        "no built plugins in {}: run ./plugins/build.sh (./dev.sh test does)",
-        dir.display()
-    );
+/// The folder of built plugins (`target/plugins`, made by `plugins/build.sh`), holding the real
+/// plugins and the test components alike.
+pub fn built_plugins() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/plugins");
+    for name in ["example", "abuse", "bootstrap"] {
+        assert!(
+            dir.join(name).join("plugin.wasm").exists(),
+            "no built plugin '{name}' in {}: run ./plugins/build.sh (./dev.sh test does)",
+            dir.display()
+        );
+    }
     dir.canonicalize().expect("plugin dir")
 }
 

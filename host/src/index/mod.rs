@@ -169,6 +169,26 @@ impl WikiIndex {
             .collect()
     }
 
+    /// The size of a file at HEAD, if it exists.
+    pub fn file_size(&self, path: &str) -> Result<Option<u64>> {
+        let conn = self.reader()?;
+        let mut stmt = conn.prepare_cached("SELECT size FROM files WHERE path = ?1")?;
+        Ok(stmt
+            .query_row([path], |r| r.get::<_, i64>(0))
+            .optional()?
+            .map(|s| s as u64))
+    }
+
+    /// The bytes of every file at HEAD.
+    pub fn total_bytes(&self) -> Result<u64> {
+        let conn = self.reader()?;
+        Ok(
+            conn.query_row("SELECT coalesce(sum(size), 0) FROM files", [], |r| {
+                r.get::<_, i64>(0)
+            })? as u64,
+        )
+    }
+
     pub fn page_count(&self) -> Result<u64> {
         let conn = self.reader()?;
         Ok(conn.query_row("SELECT count(*) FROM pages", [], |r| r.get::<_, i64>(0))? as u64)
@@ -298,7 +318,7 @@ impl WikiIndex {
         let tx = conn.transaction()?;
         tx.execute_batch(
             "DELETE FROM links; DELETE FROM pages_fts; DELETE FROM pages; DELETE FROM changes;
-             DELETE FROM commits; DELETE FROM meta;",
+             DELETE FROM commits; DELETE FROM files; DELETE FROM meta;",
         )?;
         tx.commit()?;
         Ok(())

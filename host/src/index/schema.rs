@@ -5,7 +5,7 @@ use std::path::Path;
 use rusqlite::{Connection, OpenFlags};
 
 /// Bump when `SCHEMA` changes; older index files are then discarded and rebuilt.
-pub const VERSION: i64 = 2;
+pub const VERSION: i64 = 3;
 
 pub const SCHEMA: &str = "
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
@@ -46,6 +46,12 @@ CREATE TABLE pages (
     headings TEXT NOT NULL,
     tags TEXT NOT NULL DEFAULT '[]'
 );
+
+-- Every file at HEAD (pages and attachments) with its size, for the wiki's byte limit.
+CREATE TABLE files (
+    path TEXT PRIMARY KEY,
+    size INTEGER NOT NULL
+) WITHOUT ROWID;
 
 -- Outgoing links of pages at HEAD; backlinks and orphans are one query on dst.
 CREATE TABLE links (

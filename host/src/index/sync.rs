@@ -105,7 +105,7 @@ impl WikiIndex {
             // History was rewritten under us (or the old head vanished): start over.
             tx.execute_batch(
                 "DELETE FROM links; DELETE FROM pages_fts; DELETE FROM pages; DELETE FROM changes;
-                 DELETE FROM commits; DELETE FROM meta;",
+                 DELETE FROM commits; DELETE FROM files; DELETE FROM meta;",
             )?;
             commits = store.commits_between(None, head)?;
             stats.rebuilt = true;
@@ -181,6 +181,10 @@ fn record_commits(
         "INSERT INTO changes (seq, path, old_path, kind, page, blob) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?;
     let mut follow_rename = tx.prepare_cached("UPDATE changes SET page = ?2 WHERE page = ?1")?;
+    let mut set_file = tx.prepare_cached(
+        "INSERT INTO files (path, size) VALUES (?1, ?2) ON CONFLICT (path) DO UPDATE SET size = excluded.size",
+    )?;
+    let mut drop_file = tx.prepare_cached("DELETE FROM files WHERE path = ?1")?;
     let mut touched: HashMap<String, Touched> = HashMap::new();
     let mut existence_changed = false;
     let total = commits.len();
@@ -194,6 +198,15 @@ fn record_commits(
         ])?;
         let seq = tx.last_insert_rowid();
         for change in store.changes(commit)? {
+            if let ChangeKind::Renamed { from } = &change.kind {
+                drop_file.execute([from])?;
+            }
+            match change.blob {
+                Some(blob) => {
+                    set_file.execute(params![change.path, store.blob_size(blob)? as i64])?
+                }
+                None => drop_file.execute([&change.path])?,
+            };
             let page = change.path.strip_suffix(".md");
             let (kind, old_path) = match &change.kind {
                 ChangeKind::Added => ("A", None),

@@ -126,7 +126,7 @@ pub struct PluginHost {
 
 /// Where plugins come from and how they are configured.
 pub struct HostOptions<'a> {
-    pub plugin_dir: &'a Path,
+    pub plugin_dir: PathBuf,
     pub cache_dir: PathBuf,
     pub plugins: &'a BTreeMap<String, PluginSettings>,
     pub site_name: String,
@@ -258,6 +258,17 @@ impl PluginHost {
                     .map(|prefix| (prefix.clone(), p.name().to_string()))
             })
             .collect()
+    }
+
+    /// The plugins providing `hook` that run for the request's wiki.
+    fn active<'a>(
+        &'a self,
+        ctx: &'a RequestContext,
+        hook: Hook,
+    ) -> impl Iterator<Item = &'a Arc<LoadedPlugin>> + 'a {
+        self.plugins
+            .iter()
+            .filter(move |p| p.provides(hook) && ctx.plugin_enabled(p.name()))
     }
 
     /// Whether any plugin rewrites pages as they render.
@@ -395,6 +406,9 @@ impl PluginHost {
         request: HttpRequest,
     ) -> Result<HttpResponse, PluginError> {
         let plugin = self.get(name)?;
+        if !ctx.plugin_enabled(name) {
+            return Err(PluginError::Unknown(name.to_string()));
+        }
         let indices = plugin
             .http
             .as_ref()
@@ -419,7 +433,7 @@ impl PluginHost {
         for plugin in self
             .plugins
             .iter()
-            .filter(|p| p.manifest.provides.mcp_tools)
+            .filter(|p| p.manifest.provides.mcp_tools && ctx.plugin_enabled(p.name()))
         {
             let Some(indices) = &plugin.mcp else { continue };
             let Ok((mut store, instance, _slot)) = self.instantiate(plugin, ctx, base_url).await
@@ -450,6 +464,9 @@ impl PluginHost {
         arguments: &str,
     ) -> Result<mcp_tools::ToolResult, PluginError> {
         let plugin = self.get(name)?;
+        if !ctx.plugin_enabled(name) {
+            return Err(PluginError::Unknown(name.to_string()));
+        }
         let indices = plugin
             .mcp
             .as_ref()
@@ -473,11 +490,7 @@ impl PluginHost {
         markdown: String,
     ) -> String {
         let mut text = markdown;
-        for plugin in self
-            .plugins
-            .iter()
-            .filter(|p| p.provides(Hook::MarkdownPreprocess))
-        {
+        for plugin in self.active(ctx, Hook::MarkdownPreprocess) {
             let Some(indices) = &plugin.markdown else {
                 continue;
             };
@@ -509,11 +522,7 @@ impl PluginHost {
         html: String,
     ) -> String {
         let mut text = html;
-        for plugin in self
-            .plugins
-            .iter()
-            .filter(|p| p.provides(Hook::HtmlPostprocess))
-        {
+        for plugin in self.active(ctx, Hook::HtmlPostprocess) {
             let Some(indices) = &plugin.html else {
                 continue;
             };
@@ -544,11 +553,7 @@ impl PluginHost {
         path: &str,
     ) -> Vec<(String, String)> {
         let mut out = Vec::new();
-        for plugin in self
-            .plugins
-            .iter()
-            .filter(|p| p.provides(Hook::PageRenderContext))
-        {
+        for plugin in self.active(ctx, Hook::PageRenderContext) {
             let Some(indices) = &plugin.fragments else {
                 continue;
             };
@@ -587,11 +592,7 @@ impl PluginHost {
             .into_iter()
             .map(|(id, title)| admin_sections::Section { id, title })
             .collect();
-        for plugin in self
-            .plugins
-            .iter()
-            .filter(|p| p.provides(Hook::AdminSections))
-        {
+        for plugin in self.active(ctx, Hook::AdminSections) {
             let Some(indices) = &plugin.admin else {
                 continue;
             };
@@ -623,7 +624,7 @@ impl PluginHost {
         base_url: &str,
         params: Vec<(String, String)>,
     ) -> Result<Option<Vec<(String, String)>>, PluginError> {
-        let Some(plugin) = self.plugins.iter().find(|p| p.provides(Hook::Bootstrap)) else {
+        let Some(plugin) = self.active(ctx, Hook::Bootstrap).next() else {
             return Ok(None);
         };
         let indices = plugin
@@ -653,7 +654,7 @@ impl PluginHost {
         base_url: &str,
         events: &[crate::wiki::PageEvent],
     ) {
-        for plugin in self.plugins.iter().filter(|p| p.provides(Hook::PageEvents)) {
+        for plugin in self.active(ctx, Hook::PageEvents) {
             let Some(indices) = &plugin.events else {
                 continue;
             };

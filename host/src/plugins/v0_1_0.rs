@@ -91,6 +91,7 @@ fn wit_error(plugin: &str, err: WikiError) -> Error {
             current_revision: current,
         }),
         WikiError::TooLarge { .. } => Error::Limit(err.to_string()),
+        WikiError::Limit(message) => Error::Limit(message),
         WikiError::Invalid(message) => Error::Invalid(message),
         other => {
             tracing::error!(plugin, error = %other, "a plugin's host call failed");
@@ -492,7 +493,7 @@ impl self::holt::plugin::context::Host for PluginState {
         let p = self.ctx.permissions;
         let (name, signed_in) = match &self.ctx.principal {
             Principal::Anonymous => ("anonymous".to_string(), false),
-            Principal::User { name, .. } => (name.clone(), true),
+            Principal::User { handle, .. } => (handle.clone(), true),
         };
         types::Principal {
             name,
@@ -509,6 +510,7 @@ impl self::holt::plugin::context::Host for PluginState {
             slug: self.ctx.wiki.slug().to_string(),
             name: self.site_name.clone(),
             url: self.base_url.clone(),
+            hosted: self.ctx.record.is_some(),
         }
     }
 }

@@ -300,6 +300,11 @@ impl PageStore {
         Ok(blob.detach().data)
     }
 
+    /// The size of a blob, from its header (the content is not read).
+    pub fn blob_size(&self, id: ObjectId) -> Result<u64> {
+        Ok(self.repo().find_header(id)?.size())
+    }
+
     /// The content of `file` at `commit`, if it exists there.
     pub fn read_at(&self, commit: ObjectId, file: &str) -> Result<Option<(ObjectId, Vec<u8>)>> {
         match self.blob_at(commit, file)? {

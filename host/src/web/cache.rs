@@ -15,6 +15,7 @@ use quick_cache::Weighter;
 use quick_cache::sync::Cache;
 
 use super::AppState;
+use crate::tenancy::RequestContext;
 
 /// Marks a response as a pure function of (wiki version, URL, viewer), so it may be cached.
 #[derive(Debug, Clone, Copy)]
@@ -69,7 +70,9 @@ pub async fn responses(State(state): State<AppState>, request: Request, next: Ne
     if request.method() != Method::GET {
         return next.run(request).await;
     }
-    let ctx = state.resolver.resolve();
+    let Some(ctx) = request.extensions().get::<RequestContext>().cloned() else {
+        return next.run(request).await;
+    };
     let key = Key {
         wiki: ctx.wiki.slug().to_string(),
         version: ctx.wiki.version(),

@@ -22,6 +22,8 @@ pub enum AppError {
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
     TooLarge(String),
     #[error("{0}")]
     Internal(String),
@@ -65,6 +67,9 @@ impl AppError {
                 WikiError::NotFound(what) => (StatusCode::NOT_FOUND, format!("Not found: {what}.")),
                 WikiError::Conflict { message, .. } => (StatusCode::CONFLICT, message.clone()),
                 WikiError::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, err.to_string()),
+                WikiError::Limit(message) => {
+                    (StatusCode::FORBIDDEN, format!("{}.", upper_first(message)))
+                }
                 WikiError::Invalid(message) => (StatusCode::BAD_REQUEST, message.clone()),
                 WikiError::Store(StoreError::Contended) => (
                     StatusCode::SERVICE_UNAVAILABLE,
@@ -72,15 +77,17 @@ impl AppError {
                 ),
                 WikiError::Store(_) | WikiError::Index(_) => internal(),
             },
-            AppError::Denied(denied) if denied.signed_in => {
-                (StatusCode::FORBIDDEN, denied.to_string())
-            }
-            AppError::Denied(denied) => (
+            AppError::Denied(denied) if denied.may_sign_in => (
                 StatusCode::UNAUTHORIZED,
-                format!("{denied}; sign in first."),
+                format!("{}; sign in first.", upper_first(&denied.to_string())),
+            ),
+            AppError::Denied(denied) => (
+                StatusCode::FORBIDDEN,
+                format!("{}.", upper_first(&denied.to_string())),
             ),
             AppError::BadRequest(message) => (StatusCode::BAD_REQUEST, message.clone()),
             AppError::NotFound(message) => (StatusCode::NOT_FOUND, message.clone()),
+            AppError::Forbidden(message) => (StatusCode::FORBIDDEN, message.clone()),
             AppError::TooLarge(message) => (StatusCode::PAYLOAD_TOO_LARGE, message.clone()),
             AppError::Internal(_) => internal(),
             AppError::Plugin(err) => {
@@ -121,7 +128,15 @@ impl IntoResponse for AppError {
         if status.is_server_error() {
             tracing::error!(error = %self, "request failed");
         }
-        (status, Html(error_page(status, &message))).into_response()
+        let mut body = error_page(status, &message);
+        if status == StatusCode::UNAUTHORIZED {
+            // Browsers get a way to sign in; the wiki's /-/login sends them to the platform.
+            body = body.replace(
+                "<p><a href=\"/\">Home</a>",
+                "<p><a class=\"button primary\" href=\"/-/login\">Sign in</a></p><p><a href=\"/\">Home</a>",
+            );
+        }
+        (status, Html(body)).into_response()
     }
 }
 

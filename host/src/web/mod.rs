@@ -1,34 +1,45 @@
-//! The HTTP server: the router (every route in one place), shared state, and `launch`.
+//! The HTTP server: every route in one place, shared state, and the tenant dispatch.
+//!
+//! Each request is resolved once (Host → apex or wiki → principal → permissions); the result
+//! goes into the request's extensions and the request to the apex's routes or a wiki's.
 
+mod admin;
+mod apex;
+mod api;
 mod attachments;
 mod cache;
 mod error;
+mod git;
 mod pages;
 mod plugins;
+mod rate;
 mod theme;
 mod wide;
 
+use std::convert::Infallible;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::State;
-use axum::extract::{DefaultBodyLimit, FromRequestParts, Request};
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{any, get, post};
 use serde::Serialize;
+use tower::ServiceExt as _;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
 pub use cache::ResponseCache;
 pub use error::AppError;
+pub use rate::RateLimiter;
 pub use theme::{Theme, ThemeError};
 
 use crate::config::Settings;
-use crate::tenancy::{RequestContext, TenantResolver};
+use crate::tenancy::{ApexContext, RequestContext, ResolveError, Resolved, TenantResolver};
 
 /// State shared by every handler.
 #[derive(Clone)]
@@ -38,46 +49,58 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     pub responses: Arc<ResponseCache>,
     pub plugins: Arc<crate::plugins::PluginHost>,
+    pub rate: Arc<RateLimiter>,
+    /// The address Holt listens on (the development sign-in needs it to be loopback).
+    pub listen: SocketAddr,
 }
 
 impl FromRequestParts<AppState> for RequestContext {
     type Rejection = AppError;
 
-    async fn from_request_parts(_parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
-        Ok(state.resolver.resolve())
+    async fn from_request_parts(parts: &mut Parts, _state: &AppState) -> Result<Self, AppError> {
+        parts
+            .extensions
+            .get::<RequestContext>()
+            .cloned()
+            .ok_or_else(|| AppError::NotFound("This page belongs to a wiki.".into()))
     }
 }
 
-/// Every route of the wiki, in one place.
+impl FromRequestParts<AppState> for ApexContext {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &AppState) -> Result<Self, AppError> {
+        parts
+            .extensions
+            .get::<ApexContext>()
+            .cloned()
+            .ok_or_else(|| AppError::NotFound("This page belongs to the platform.".into()))
+    }
+}
+
+/// The whole server: requests resolved to the apex's routes or a wiki's.
 pub fn app(state: AppState) -> Router {
-    let limits = &state.settings.limits;
-    // Form-encoding can triple a page's size; multipart adds a little to an attachment's.
-    let body_limit =
-        (limits.max_page_bytes * 3 + 64 * 1024).max(limits.max_attachment_bytes + 1024 * 1024);
-    let router = Router::new()
-        .route("/", get(pages::home))
-        .route("/-/healthz", get(|| async { "ok\n" }))
-        .route("/-/static/{file}", get(theme::static_file))
-        .route("/-/index", get(wide::page_index))
-        .route("/-/changelog", get(wide::changelog))
-        .route("/-/changelog/feed.atom", get(wide::feed))
-        .route("/-/search", get(wide::search))
-        .route("/-/create", get(wide::create_form).post(wide::create))
-        .route("/-/commit/{rev}", get(wide::commit))
-        .route("/-/revert/{rev}", post(wide::revert))
-        .route("/-/orphans", get(wide::orphans))
-        .route("/-/plugins", get(plugins::status))
-        .route(
-            "/robots.txt",
-            get(|| async { "User-agent: *\nDisallow: /-/\n" }),
-        )
-        .route("/{*path}", get(pages::get).post(pages::post));
-    plugin_routes(router, &state)
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            cache::responses,
-        ))
-        .layer(DefaultBodyLimit::max(body_limit as usize))
+    let wiki = wiki_routes(&state).with_state(state.clone());
+    let apex = apex_routes(&state).with_state(state.clone());
+    let dispatch = tower::service_fn(move |mut request: Request| {
+        let (state, wiki, apex) = (state.clone(), wiki.clone(), apex.clone());
+        async move {
+            let response = match state.resolver.resolve(request.headers()) {
+                Ok(Resolved::Wiki(ctx)) => {
+                    request.extensions_mut().insert(ctx);
+                    wiki.oneshot(request).await.into_response()
+                }
+                Ok(Resolved::Apex(ctx)) => {
+                    request.extensions_mut().insert(ctx);
+                    apex.oneshot(request).await.into_response()
+                }
+                Err(err) => unresolved(&state, err),
+            };
+            Ok::<_, Infallible>(response)
+        }
+    });
+    Router::new()
+        .fallback_service(dispatch)
         .layer(middleware::from_fn(same_origin_writes))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::X_CONTENT_TYPE_OPTIONS,
@@ -96,7 +119,106 @@ pub fn app(state: AppState) -> Router {
             HeaderValue::from_static(CONTENT_SECURITY_POLICY),
         ))
         .layer(TraceLayer::new_for_http())
-        .with_state(state)
+}
+
+/// The answer to a request that names no known site, or presents a bad credential.
+fn unresolved(state: &AppState, err: ResolveError) -> Response {
+    match err {
+        ResolveError::UnknownHost(_) => AppError::NotFound(err.to_string()).into_response(),
+        ResolveError::NoSuchWiki(slug) => {
+            let apex = state.resolver.urls().apex();
+            let body = error::error_page(
+                StatusCode::NOT_FOUND,
+                &format!("There is no wiki named '{slug}'. You can create wikis at {apex}."),
+            );
+            (StatusCode::NOT_FOUND, Html(body)).into_response()
+        }
+        ResolveError::BadToken(message) => {
+            let mut response = (StatusCode::UNAUTHORIZED, format!("{message}\n")).into_response();
+            let headers = response.headers_mut();
+            headers.append(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer error=\"invalid_token\""),
+            );
+            headers.append(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"Holt\""),
+            );
+            response
+        }
+        ResolveError::Internal(message) => AppError::Internal(message).into_response(),
+    }
+}
+
+/// Every route of a wiki's host.
+fn wiki_routes(state: &AppState) -> Router<AppState> {
+    let limits = &state.settings.limits;
+    // Form-encoding can triple a page's size; multipart adds a little to an attachment's.
+    let body_limit =
+        (limits.max_page_bytes * 3 + 64 * 1024).max(limits.max_attachment_bytes + 1024 * 1024);
+    let router = Router::new()
+        .route("/", get(pages::home))
+        .route("/-/healthz", get(|| async { "ok\n" }))
+        .route("/-/static/{file}", get(theme::static_file))
+        .route("/-/index", get(wide::page_index))
+        .route("/-/changelog", get(wide::changelog))
+        .route("/-/changelog/feed.atom", get(wide::feed))
+        .route("/-/search", get(wide::search))
+        .route("/-/create", get(wide::create_form).post(wide::create))
+        .route("/-/commit/{rev}", get(wide::commit))
+        .route("/-/revert/{rev}", post(wide::revert))
+        .route("/-/orphans", get(wide::orphans))
+        .route("/-/plugins", get(plugins::status))
+        .route("/-/login", get(apex::wiki_login))
+        .route("/-/admin", get(admin::panel))
+        .route("/-/admin/{action}", post(admin::act))
+        .route("/repo.git", get(git::root))
+        .route("/repo.git/info/refs", get(git::info_refs))
+        .route("/repo.git/git-upload-pack", post(git::upload_pack))
+        .route("/repo.git/git-receive-pack", post(git::receive_pack))
+        .route(
+            "/robots.txt",
+            get(|| async { "User-agent: *\nDisallow: /-/\n" }),
+        )
+        .route("/{*path}", get(pages::get).post(pages::post));
+    plugin_routes(router, state)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            cache::responses,
+        ))
+        .layer(middleware::from_fn_with_state(state.clone(), rate::writes))
+        .layer(DefaultBodyLimit::max(body_limit as usize))
+}
+
+/// Every route of the platform's own host.
+fn apex_routes(_state: &AppState) -> Router<AppState> {
+    Router::new()
+        .route("/", get(apex::home))
+        .route("/-/healthz", get(|| async { "ok\n" }))
+        .route("/-/static/{file}", get(theme::static_file))
+        .route("/auth/login", get(apex::login_form))
+        .route("/auth/dev", post(apex::dev_sign_in))
+        .route("/auth/logout", post(apex::sign_out))
+        .route("/api/me", get(api::me))
+        .route("/api/wikis", get(api::list_wikis).post(api::create_wiki))
+        .route(
+            "/api/wikis/{slug}",
+            get(api::get_wiki)
+                .patch(api::update_wiki)
+                .delete(api::delete_wiki),
+        )
+        .route(
+            "/api/wikis/{slug}/members",
+            get(api::list_members).post(api::add_member),
+        )
+        .route(
+            "/api/wikis/{slug}/members/{handle}",
+            axum::routing::patch(api::change_member).delete(api::remove_member),
+        )
+        .route("/api/wikis/{slug}/token", post(api::new_token))
+        .route("/api/{*rest}", any(api::unknown))
+        .layer(DefaultBodyLimit::max(api::MAX_BODY))
+        .fallback(|| async { AppError::NotFound("There is no such page on the platform.".into()) })
 }
 
 /// Routes each plugin's http prefixes (the prefix itself and everything below it) to it.
@@ -122,9 +244,6 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self' htt
      style-src 'self' https://cdn.jsdelivr.net; font-src 'self' https://cdn.jsdelivr.net; \
      img-src 'self' https: data:; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'self'";
 
-/// Refuses state-changing requests a browser sent from another site (cross-site request
-/// forgery), using the `Sec-Fetch-Site` and `Origin` headers browsers attach; requests without
-/// them do not come from a browser page and cannot carry a victim's ambient credentials.
 async fn same_origin_writes(request: Request, next: Next) -> Response {
     let safe = matches!(
         *request.method(),
@@ -188,15 +307,33 @@ pub struct Site {
     pub assets: String,
     pub can_write: bool,
     pub can_upload: bool,
+    pub can_admin: bool,
+    /// The signed-in user's handle, if any.
+    pub user: Option<String>,
+    /// Where to sign in (and the platform's own pages), in platform mode.
+    pub apex: Option<String>,
 }
 
 impl AppState {
     fn site(&self, ctx: &RequestContext) -> Site {
+        let user = match &ctx.principal {
+            crate::tenancy::Principal::User { handle, .. } => Some(handle.clone()),
+            crate::tenancy::Principal::Anonymous => None,
+        };
         Site {
-            name: self.settings.wiki.name.clone(),
+            name: ctx.record.as_ref().map_or_else(
+                || self.settings.wiki.name.clone(),
+                |r| r.display_name.clone(),
+            ),
             assets: self.theme.version.clone(),
             can_write: ctx.permissions.write,
             can_upload: ctx.permissions.upload,
+            can_admin: ctx.permissions.admin,
+            user,
+            apex: self
+                .resolver
+                .is_platform()
+                .then(|| self.resolver.urls().apex()),
         }
     }
 
@@ -221,9 +358,12 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    axum::serve(
+        listener,
+        app(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }
 
 #[cfg(test)]

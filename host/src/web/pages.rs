@@ -643,11 +643,15 @@ async fn save(
         Ok(_) => Ok(Redirect::to(&page_url(page.as_str())).into_response()),
         // The editor comes back with the user's text, so nothing typed is lost.
         Err(
-            err @ (WikiError::Conflict { .. } | WikiError::TooLarge { .. } | WikiError::Invalid(_)),
+            err @ (WikiError::Conflict { .. }
+            | WikiError::TooLarge { .. }
+            | WikiError::Invalid(_)
+            | WikiError::Limit(_)),
         ) => {
             let status = match &err {
                 WikiError::Conflict { .. } => StatusCode::CONFLICT,
                 WikiError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+                WikiError::Limit(_) => StatusCode::FORBIDDEN,
                 _ => StatusCode::BAD_REQUEST,
             };
             if let WikiError::Conflict { current, .. } = &err {

@@ -43,6 +43,9 @@ const TEMPLATES: &[(&str, &str)] = theme_files!(
     "templates/create.html",
     "templates/orphans.html",
     "templates/plugins.html",
+    "templates/admin.html",
+    "templates/apex.html",
+    "templates/login.html",
     "templates/feed.atom",
 );
 

@@ -39,6 +39,9 @@ pub enum WikiError {
     },
     #[error("{what} is larger than the limit of {limit} bytes")]
     TooLarge { what: String, limit: u64 },
+    /// A write would take the wiki past its tier's limit.
+    #[error("{0}")]
+    Limit(String),
     #[error("{0}")]
     Invalid(String),
     #[error(transparent)]
@@ -63,6 +66,10 @@ pub type Result<T, E = WikiError> = std::result::Result<T, E>;
 pub struct Limits {
     pub max_page_bytes: u64,
     pub max_attachment_bytes: u64,
+    /// Most pages the wiki may hold (a tier limit), if any.
+    pub max_pages: Option<u64>,
+    /// Most bytes (pages and attachments at HEAD) the wiki may hold, if any.
+    pub max_bytes: Option<u64>,
 }
 
 impl Default for Limits {
@@ -70,6 +77,8 @@ impl Default for Limits {
         Limits {
             max_page_bytes: 1 << 20,
             max_attachment_bytes: 10 << 20,
+            max_pages: None,
+            max_bytes: None,
         }
     }
 }
@@ -117,8 +126,13 @@ pub struct Wiki {
     version: AtomicU64,
     rendered: RenderCache,
     /// Told about the page changes of every write, after it is visible.
-    observer: std::sync::OnceLock<Box<dyn Fn(Vec<PageEvent>) + Send + Sync>>,
+    observer: std::sync::OnceLock<Observer>,
+    /// Serializes writes: the quota check, the commit and the index sync happen as one.
+    write_lock: std::sync::Mutex<()>,
 }
+
+/// Told about every write of a wiki and its page changes.
+type Observer = Box<dyn Fn(&Wiki, Vec<PageEvent>) + Send + Sync>;
 
 /// The page every wiki opens on.
 pub const HOME: &str = "Home";
@@ -142,6 +156,7 @@ impl Wiki {
             version: AtomicU64::new(0),
             rendered: RenderCache::new(2048),
             observer: std::sync::OnceLock::new(),
+            write_lock: std::sync::Mutex::new(()),
         };
         wiki.reload_page_keys()?;
         Ok(wiki)
@@ -186,9 +201,9 @@ impl Wiki {
         Ok(stats)
     }
 
-    /// Sets the function told about the page changes of every write (once; later calls are
+    /// Sets the function told about every write and its page changes (once; later calls are
     /// ignored). It must return quickly: it runs on the writer's thread.
-    pub fn on_page_events(&self, observer: impl Fn(Vec<PageEvent>) + Send + Sync + 'static) {
+    pub fn on_change(&self, observer: impl Fn(&Wiki, Vec<PageEvent>) + Send + Sync + 'static) {
         let _ = self.observer.set(Box::new(observer));
     }
 

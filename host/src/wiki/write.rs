@@ -3,7 +3,7 @@
 
 use gix::ObjectId;
 
-use super::{Result, Wiki, WikiError, short};
+use super::{Limits, Result, Wiki, WikiError, short};
 use crate::index::CommitRow;
 use crate::render::links::rewrite_wikilinks;
 use crate::store::{AttachmentName, Author, CommitSpec, Edit, Expect, PagePath, StoreError};
@@ -354,14 +354,102 @@ impl Wiki {
 
     /// Commits and syncs the index; the one way every write reaches git.
     fn apply(&self, spec: &CommitSpec) -> Result<ObjectId> {
+        let _serialized = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
+        self.check_quota(spec)?;
         let commit = self.store.commit(spec)?;
         let stats = self.sync(&mut |_| {})?;
-        if let Some(observer) = self.observer.get()
-            && !stats.events.is_empty()
-        {
-            observer(stats.events);
+        if let Some(observer) = self.observer.get() {
+            observer(self, stats.events);
         }
         Ok(commit.id)
+    }
+
+    /// Refuses a change that would take the wiki past its page or byte limit.
+    fn check_quota(&self, spec: &CommitSpec) -> Result<()> {
+        let Limits {
+            max_pages,
+            max_bytes,
+            ..
+        } = self.limits;
+        if max_pages.is_none() && max_bytes.is_none() {
+            return Ok(());
+        }
+        let (mut pages, mut bytes) = (0i64, 0i64);
+        for edit in &spec.edits {
+            let (file, new_size) = match edit {
+                Edit::Put { file, content } => (file, Some(content.len() as i64)),
+                Edit::Remove { file } => (file, None),
+            };
+            let old_size = self.index.file_size(file)?.map(|s| s as i64);
+            bytes += new_size.unwrap_or(0) - old_size.unwrap_or(0);
+            if file.ends_with(".md") {
+                pages += i64::from(new_size.is_some()) - i64::from(old_size.is_some());
+            }
+        }
+        if let Some(max) = max_pages
+            && pages > 0
+        {
+            let count = self.index.page_count()?;
+            if count as i64 + pages > max as i64 {
+                return Err(WikiError::Limit(format!(
+                    "the wiki has {count} pages, and its limit is {max}; delete a page before creating another"
+                )));
+            }
+        }
+        if let Some(max) = max_bytes
+            && bytes > 0
+        {
+            let total = self.index.total_bytes()?;
+            if total as i64 + bytes > max as i64 {
+                return Err(WikiError::Limit(format!(
+                    "this change would make the wiki {:.1} MB, over its limit of {:.1} MB",
+                    (total as i64 + bytes) as f64 / 1_048_576.0,
+                    max as f64 / 1_048_576.0
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Creates several pages in one commit (a new wiki's starter pages); none may exist yet.
+    pub fn create_pages(
+        &self,
+        pages: &[(PagePath, String)],
+        author: &Author,
+        message: &str,
+    ) -> Result<String> {
+        let mut edits = Vec::new();
+        let mut expect = Vec::new();
+        for (page, content) in pages {
+            if content.len() as u64 > self.limits.max_page_bytes {
+                return Err(WikiError::TooLarge {
+                    what: format!("the page '{page}'"),
+                    limit: self.limits.max_page_bytes,
+                });
+            }
+            edits.push(Edit::Put {
+                file: page.file(),
+                content: content.clone().into_bytes(),
+            });
+            expect.push(Expect {
+                file: page.file(),
+                blob: None,
+            });
+        }
+        let spec = CommitSpec {
+            author: author.clone(),
+            message: message.to_string(),
+            edits,
+            expect,
+        };
+        match self.apply(&spec) {
+            Ok(id) => Ok(id.to_string()),
+            Err(WikiError::Store(StoreError::Conflict { file, .. })) => Err(WikiError::Conflict {
+                message: format!("'{file}' already exists"),
+                current: None,
+            }),
+            Err(other) => Err(other),
+        }
     }
 
     /// The file of `page` as stored (keeps the stored case when the name differs only in case).

@@ -15,8 +15,9 @@ use std::time::{Duration, Instant};
 use holt::config::{AnonymousAccess, PluginSettings};
 use holt::plugins::{ComponentCache, HostOptions, HttpRequest, HttpResponse, PluginHost};
 use holt::render::Renderer;
-use holt::tenancy::TenantResolver;
-use holt::wiki::{Limits, Wiki};
+use holt::tenancy::{Resolved, TenantResolver, Urls};
+use holt::wiki::Limits;
+use holt::wikis::Wikis;
 
 const WARMUP: usize = 2_000;
 const CALLS: usize = 20_000;
@@ -74,20 +75,21 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
-    let wiki = Arc::new(
-        Wiki::open(
-            "bench",
-            &scratch.path().join("wiki"),
-            Arc::new(Renderer::new()),
-            Limits::default(),
-        )
-        .expect("wiki"),
-    );
-    let ctx = TenantResolver::single(wiki, AnonymousAccess::Write).resolve();
+    let wikis = Arc::new(Wikis::new(
+        scratch.path().join("wikis"),
+        Arc::new(Renderer::new()),
+        Limits::default(),
+    ));
+    let wiki = wikis.create("bench").expect("wiki");
+    let urls = Urls::new(None, "127.0.0.1:8080".parse().expect("address")).expect("urls");
+    let resolver = TenantResolver::single(wiki, AnonymousAccess::Write, urls, wikis);
+    let Ok(Resolved::Wiki(ctx)) = resolver.resolve(&axum::http::HeaderMap::new()) else {
+        panic!("a single-wiki resolver resolves every request to its wiki")
+    };
     let mut plugins = BTreeMap::new();
     plugins.insert("trivial".to_string(), PluginSettings::default());
     let host = PluginHost::load(HostOptions {
-        plugin_dir: &plugin_dir,
+        plugin_dir: plugin_dir.clone(),
         cache_dir: scratch.path().join("cache"),
         plugins: &plugins,
         site_name: "bench".into(),

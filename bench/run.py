@@ -38,6 +38,9 @@ sys.path.insert(0, SHARED)
 import bench_otterwiki as ow  # noqa: E402  (the reference kit's measuring code)
 
 HOLT = os.path.join(ROOT, "target", "release", "holt")
+# An Otter Wiki serves one wiki: Holt is measured the same way (its single-wiki mode), so the
+# import, reindex and server all work on the one wiki without host names.
+os.environ["HOLT_MODE"] = "single"
 
 
 def log(*a):

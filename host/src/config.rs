@@ -1,7 +1,8 @@
 //! `Settings`: defaults in code, then `holt.toml`, then `HOLT_*` environment variables.
 //!
-//! With no file and no environment, Holt runs its embedded default: data in `./holt-data`,
-//! listening on 127.0.0.1:8080, one wiki.
+//! With no file and no environment, Holt runs its embedded default: a platform with its data in
+//! `./holt-data`, listening on 127.0.0.1:8080 (`http://localhost:8080`, wikis at
+//! `http://{slug}.localhost:8080`), with a demo wiki.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -92,7 +93,7 @@ pub struct WikiSettings {
     pub slug: String,
     /// Shown in the header and page titles.
     pub name: String,
-    /// What visitors who are not signed in may do: "read", "write" or "none".
+    /// What visitors may do: "none", "read", "write" or "admin" (write and the admin panel).
     pub anonymous: AnonymousAccess,
 }
 

@@ -344,6 +344,15 @@ pub async fn launch(
     tracing::info!(%addr, url = %resolver.urls().apex(), mode = ?settings.mode, "serving");
     // The readiness line scripts and tests wait for.
     println!("holt: listening on http://{addr}");
+    if resolver.is_platform() {
+        let urls = resolver.urls();
+        let demo = if settings.platform.demo {
+            format!("; the demo wiki is at {}", urls.wiki("demo"))
+        } else {
+            String::new()
+        };
+        println!("holt: open {} to sign in and make wikis{demo}", urls.apex());
+    }
     let state = AppState {
         resolver,
         theme: Arc::new(theme),

@@ -3,9 +3,12 @@
 //! One binary with a module per area; `util::Server::start()` gives each test its own server on
 //! an ephemeral port and a temporary data directory.
 
+mod acl;
 mod attachments;
 mod cli;
+mod hosts;
 mod pages;
+mod platform;
 mod plugins;
 mod util;
 mod wide;

@@ -192,20 +192,11 @@ impl Server {
     /// Sends `path` byte for byte (no client-side normalization of `..` or `%2e`).
     pub fn raw(&self, method: &str, path: &str, body: &str) -> (u16, String) {
         let addr = self.base.trim_start_matches("http://");
-        let mut stream = TcpStream::connect(addr).expect("connect");
         let request = format!(
             "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
             body.len()
         );
-        stream.write_all(request.as_bytes()).expect("write");
-        let mut response = String::new();
-        stream.read_to_string(&mut response).expect("read");
-        let status = response
-            .split_whitespace()
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0);
-        (status, response)
+        raw_exchange(addr, &request)
     }
 
     /// Creates or updates a page through the editor form; returns the response.
@@ -269,7 +260,8 @@ impl Drop for Server {
     }
 }
 
-fn read(response: reqwest::blocking::Response) -> Resp {
+/// Reads a response fully.
+pub fn read(response: reqwest::blocking::Response) -> Resp {
     let status = response.status().as_u16();
     let headers = response.headers().clone();
     let location = headers
@@ -381,4 +373,18 @@ pub fn attrs(body: &str, selector: &str, attr: &str) -> Vec<String> {
     doc.select(&sel)
         .filter_map(|e| e.value().attr(attr).map(str::to_string))
         .collect()
+}
+
+/// Writes `request` to `addr` as is and reads the whole response; its status and text.
+pub fn raw_exchange(addr: &str, request: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    stream.write_all(request.as_bytes()).expect("write");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("read");
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, response)
 }

@@ -16,6 +16,10 @@ use sha2::{Digest, Sha256};
 pub const SESSION_COOKIE: &str = "holt_session";
 /// The audience of platform session JWTs.
 const AUDIENCE: &str = "holt:session";
+/// The audience of the short-lived codes that carry a session to a wiki's host.
+const HANDOFF_AUDIENCE: &str = "holt:handoff";
+/// How long a hand-off code is valid.
+pub const HANDOFF_SECONDS: i64 = 60;
 /// Prefix of wiki tokens, so they are recognisable (and scannable in leaked text).
 pub const TOKEN_PREFIX: &str = "holt_";
 
@@ -39,6 +43,9 @@ pub struct Claims {
     pub exp: i64,
     pub aud: String,
     pub iss: String,
+    /// For hand-off codes: the wiki whose host may redeem it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wiki: Option<String>,
 }
 
 /// The key pair that signs and verifies platform sessions.
@@ -88,14 +95,38 @@ impl SessionKeys {
 
     /// A signed session JWT for `user` and session `sid`, valid for `seconds`.
     pub fn issue(&self, user: i64, sid: &str, seconds: i64) -> String {
+        self.sign(user, sid, seconds, AUDIENCE, None)
+    }
+
+    /// A code that lets the host of wiki `slug` set a cookie for session `sid` (browsers keep a
+    /// cookie of `localhost` from `*.localhost`, so single-label domains need this hand-off).
+    pub fn issue_handoff(&self, user: i64, sid: &str, slug: &str) -> String {
+        self.sign(
+            user,
+            sid,
+            HANDOFF_SECONDS,
+            HANDOFF_AUDIENCE,
+            Some(slug.to_string()),
+        )
+    }
+
+    fn sign(
+        &self,
+        user: i64,
+        sid: &str,
+        seconds: i64,
+        audience: &str,
+        wiki: Option<String>,
+    ) -> String {
         let now = jiff::Timestamp::now().as_second();
         let claims = Claims {
             sub: user.to_string(),
             sid: sid.to_string(),
             iat: now,
             exp: now + seconds,
-            aud: AUDIENCE.to_string(),
+            aud: audience.to_string(),
             iss: self.issuer.clone(),
+            wiki,
         };
         // Signing with a valid RSA key cannot fail.
         jsonwebtoken::encode(&Header::new(Algorithm::RS256), &claims, &self.encoding)
@@ -104,9 +135,22 @@ impl SessionKeys {
 
     /// Checks a session JWT: RS256 signature, audience, issuer, expiry.
     pub fn verify(&self, jwt: &str) -> Result<Claims, AuthError> {
+        self.check(jwt, AUDIENCE)
+    }
+
+    /// Checks a hand-off code for wiki `slug`.
+    pub fn verify_handoff(&self, code: &str, slug: &str) -> Result<Claims, AuthError> {
+        let claims = self.check(code, HANDOFF_AUDIENCE)?;
+        if claims.wiki.as_deref() != Some(slug) {
+            return Err(AuthError::Invalid("the code is for another wiki".into()));
+        }
+        Ok(claims)
+    }
+
+    fn check(&self, jwt: &str, audience: &str) -> Result<Claims, AuthError> {
         let mut validation = Validation::new(Algorithm::RS256);
         validation.algorithms = vec![Algorithm::RS256];
-        validation.set_audience(&[AUDIENCE]);
+        validation.set_audience(&[audience]);
         validation.set_issuer(&[self.issuer.as_str()]);
         validation.leeway = 0;
         jsonwebtoken::decode::<Claims>(jwt, &self.decoding, &validation)
@@ -207,6 +251,12 @@ mod tests {
             parts[1]
         );
         assert!(keys.verify(&none).is_err());
+        // A hand-off code is not a session, and only works on its own wiki.
+        let code = keys.issue_handoff(7, "sid-1", "notes");
+        assert!(keys.verify(&code).is_err());
+        assert!(keys.verify_handoff(&jwt, "notes").is_err());
+        assert_eq!(keys.verify_handoff(&code, "notes").unwrap().sid, "sid-1");
+        assert!(keys.verify_handoff(&code, "other").is_err());
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;

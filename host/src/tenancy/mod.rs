@@ -155,8 +155,10 @@ impl RequestContext {
             Permission::Upload => "manage attachments",
             Permission::Admin => "administer the wiki",
         };
-        let may_sign_in =
-            self.principal == Principal::Anonymous && self.credential == Credential::None;
+        // Only a platform has accounts to sign in to (its wikis have a record).
+        let may_sign_in = self.record.is_some()
+            && self.principal == Principal::Anonymous
+            && self.credential == Credential::None;
         Err(AccessDenied {
             action,
             may_sign_in,

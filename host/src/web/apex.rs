@@ -119,6 +119,10 @@ pub async fn login_form(
     Query(query): Query<ReturnTo>,
 ) -> Result<Response, AppError> {
     let return_to = safe_return(&state, query.return_to.as_deref());
+    // Already signed in: straight back to where the visitor came from.
+    if let (Some(user), Some(sid), Some(target)) = (&ctx.user, &ctx.session, &return_to) {
+        return Ok(Redirect::to(&handoff_target(&state, user.id, sid, target)).into_response());
+    }
     render(
         &state,
         StatusCode::OK,
@@ -209,7 +213,7 @@ pub fn start_session(state: &AppState, user: i64, target: &str) -> Result<Respon
     let jwt = keys.issue(user, &sid, seconds);
     let urls = state.resolver.urls();
     let cookie = auth::session_cookie(&jwt, urls.domain(), urls.secure(), seconds);
-    let mut response = Redirect::to(target).into_response();
+    let mut response = Redirect::to(&handoff_target(state, user, &sid, target)).into_response();
     if let Ok(value) = HeaderValue::from_str(&cookie) {
         response.headers_mut().insert(header::SET_COOKIE, value);
     }
@@ -258,4 +262,79 @@ pub async fn wiki_login(
         percent_encoding::utf8_percent_encode(&back, percent_encoding::NON_ALPHANUMERIC)
     );
     Ok(Redirect::to(&target).into_response())
+}
+
+/// Where to send a browser that just signed in: `target`, by way of the wiki's `/-/session` when
+/// the platform's cookie cannot reach the wiki's host (a single-label domain such as `localhost`).
+fn handoff_target(state: &AppState, user: i64, sid: &str, target: &str) -> String {
+    let urls = state.resolver.urls();
+    if urls.domain().contains('.') {
+        return target.to_string();
+    }
+    let (Some(keys), Some((_, rest))) = (state.resolver.keys(), target.split_once("://")) else {
+        return target.to_string();
+    };
+    let (authority, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    let HostKind::Wiki(slug) = urls.classify(authority) else {
+        return target.to_string();
+    };
+    let encode = |s: &str| {
+        percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+    };
+    format!(
+        "{}/-/session?code={}&return_to={}",
+        urls.wiki(&slug),
+        encode(&keys.issue_handoff(user, sid, &slug)),
+        encode(path)
+    )
+}
+
+#[derive(Deserialize)]
+pub struct Handoff {
+    code: String,
+    return_to: Option<String>,
+}
+
+/// `/-/session` on a wiki's host: redeems a hand-off code from the apex into a cookie for this
+/// host, then continues to the page the visitor was going to.
+pub async fn wiki_session(
+    State(state): State<AppState>,
+    ctx: RequestContext,
+    Query(query): Query<Handoff>,
+) -> Result<Response, AppError> {
+    let (Some(platform), Some(keys)) = (state.resolver.platform(), state.resolver.keys()) else {
+        return Err(AppError::NotFound(
+            "This wiki has no accounts (single-wiki mode).".into(),
+        ));
+    };
+    let slug = ctx
+        .record
+        .as_ref()
+        .map(|r| r.slug.as_str())
+        .unwrap_or_default();
+    let claims = keys.verify_handoff(&query.code, slug).map_err(|_| {
+        AppError::BadRequest(
+            "This sign-in link has expired or is not for this wiki; sign in again.".into(),
+        )
+    })?;
+    let user = platform
+        .session_user(&claims.sid)
+        .map_err(|e| AppError::Internal(e.to_string()))?
+        .filter(|u| u.id.to_string() == claims.sub)
+        .ok_or_else(|| AppError::BadRequest("That session has ended; sign in again.".into()))?;
+    let seconds = i64::from(state.settings.platform.session_days.max(1)) * 86_400;
+    let jwt = keys.issue(user.id, &claims.sid, seconds);
+    let cookie = auth::session_cookie(&jwt, "", state.resolver.urls().secure(), seconds);
+    let path = query
+        .return_to
+        .filter(|p| p.starts_with('/') && !p.starts_with("//") && !p.contains('\\'))
+        .unwrap_or_else(|| "/".into());
+    let mut response = Redirect::to(&path).into_response();
+    if let Ok(value) = HeaderValue::from_str(&cookie) {
+        response.headers_mut().insert(header::SET_COOKIE, value);
+    }
+    Ok(response)
 }

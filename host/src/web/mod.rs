@@ -170,6 +170,7 @@ fn wiki_routes(state: &AppState) -> Router<AppState> {
         .route("/-/orphans", get(wide::orphans))
         .route("/-/plugins", get(plugins::status))
         .route("/-/login", get(apex::wiki_login))
+        .route("/-/session", get(apex::wiki_session))
         .route("/-/admin", get(admin::panel))
         .route("/-/admin/{action}", post(admin::act))
         .route("/repo.git", get(git::root))
@@ -191,7 +192,7 @@ fn wiki_routes(state: &AppState) -> Router<AppState> {
 }
 
 /// Every route of the platform's own host.
-fn apex_routes(_state: &AppState) -> Router<AppState> {
+fn apex_routes(state: &AppState) -> Router<AppState> {
     Router::new()
         .route("/", get(apex::home))
         .route("/-/healthz", get(|| async { "ok\n" }))
@@ -217,6 +218,7 @@ fn apex_routes(_state: &AppState) -> Router<AppState> {
         )
         .route("/api/wikis/{slug}/token", post(api::new_token))
         .route("/api/{*rest}", any(api::unknown))
+        .layer(middleware::from_fn_with_state(state.clone(), rate::writes))
         .layer(DefaultBodyLimit::max(api::MAX_BODY))
         .fallback(|| async { AppError::NotFound("There is no such page on the platform.".into()) })
 }

@@ -1,5 +1,6 @@
 //! The write rate limit: each principal (user, or everyone anonymous together) may make so many
-//! state-changing requests a minute; more are refused with 429 and `Retry-After`.
+//! state-changing requests a minute, to wikis and to the management API together; more are
+//! refused with 429 and `Retry-After`.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -11,7 +12,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::AppState;
-use crate::tenancy::RequestContext;
+use crate::tenancy::{ApexContext, RequestContext};
 
 /// Token buckets, one per principal.
 pub struct RateLimiter {
@@ -64,15 +65,31 @@ pub async fn writes(State(state): State<AppState>, request: Request, next: Next)
     if safe || !state.resolver.is_platform() {
         return next.run(request).await;
     }
-    let Some(ctx) = request.extensions().get::<RequestContext>() else {
+    let api = request.uri().path().starts_with("/api/");
+    let key = if let Some(ctx) = request.extensions().get::<RequestContext>() {
+        ctx.rate_key()
+    } else if let Some(ctx) = request.extensions().get::<ApexContext>()
+        && api
+    {
+        // The management API's changes count too (signing in does not).
+        match &ctx.user {
+            Some(user) => format!("user:{}", user.id),
+            None => "anonymous".to_string(),
+        }
+    } else {
         return next.run(request).await;
     };
-    match state.rate.take(&ctx.rate_key()) {
+    match state.rate.take(&key) {
         Ok(()) => next.run(request).await,
         Err(wait) => {
-            let message =
-                format!("Too many changes in a short time; try again in {wait} seconds.\n");
-            let mut response = (StatusCode::TOO_MANY_REQUESTS, message).into_response();
+            let message = format!("Too many changes in a short time; try again in {wait} seconds.");
+            let mut response = if api {
+                let body =
+                    serde_json::json!({"error": {"code": "rate_limited", "message": message}});
+                (StatusCode::TOO_MANY_REQUESTS, axum::Json(body)).into_response()
+            } else {
+                (StatusCode::TOO_MANY_REQUESTS, format!("{message}\n")).into_response()
+            };
             if let Ok(value) = HeaderValue::from_str(&wait.to_string()) {
                 response.headers_mut().insert(header::RETRY_AFTER, value);
             }

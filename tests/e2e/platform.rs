@@ -738,6 +738,26 @@ fn deleting_a_wiki_removes_its_rows_repository_and_tokens() {
     );
     assert_eq!(status, 204, "{json}");
     assert!(!folder.exists(), "the wiki's folder is gone");
+    let db = rusqlite::Connection::open(p.server.data().join("holt.sqlite")).unwrap();
+    for table in ["wikis", "members", "tokens", "wiki_plugins"] {
+        let left: i64 = db
+            .query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+            .unwrap();
+        // The demo wiki keeps its row; nothing else is left of short-lived.
+        let want = i64::from(table == "wikis");
+        assert_eq!(left, want, "rows left in {table}");
+    }
+    let audit: String = db
+        .query_row(
+            "SELECT group_concat(action, ', ') FROM audit WHERE wiki_slug = 'short-lived'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(
+        audit.contains("create wiki") && audit.contains("delete wiki"),
+        "{audit}"
+    );
     assert_eq!(p.get("short-lived", "/Home", &alice).status, 404);
     assert_eq!(
         p.get("short-lived", "/Home", &Who::Token(token.clone()))
@@ -854,4 +874,92 @@ fn holt_user_add_makes_a_user_who_can_be_a_collaborator() {
     );
     assert!(!ok);
     assert!(err.contains("handle"), "{err}");
+}
+
+#[test]
+fn tokens_are_shown_once_stored_hashed_and_replaced_by_a_new_one() {
+    let p = Platform::start();
+    let alice = Who::Session(p.sign_in("alice.test"));
+    p.create_wiki(&alice, "keys", false);
+    let first = p.token(&alice, "keys", false);
+    assert!(first.starts_with("holt_"), "{first}");
+    assert_eq!(
+        p.get("keys", "/Home", &Who::Token(first.clone())).status,
+        200
+    );
+    let second = p.token(&alice, "keys", true);
+    assert_ne!(first, second);
+    assert_eq!(
+        p.get("keys", "/Home", &Who::Token(first.clone())).status,
+        401,
+        "a new token revokes the old one"
+    );
+    assert_eq!(
+        p.get("keys", "/Home", &Who::Token(second.clone())).status,
+        200
+    );
+    // Read scope: reading, not writing.
+    assert_eq!(
+        save(&p, "keys", &Who::Token(second.clone()), "New", "x\n"),
+        403
+    );
+    // Only a hash is kept.
+    let db = rusqlite::Connection::open(p.server.data().join("holt.sqlite")).unwrap();
+    let dump: Vec<String> = db
+        .prepare("SELECT hash || ' ' || scope FROM tokens")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(dump.len(), 1, "{dump:?}");
+    assert!(!dump[0].contains(&second) && !dump[0].contains(&second["holt_".len()..]));
+    let data = std::fs::read(p.server.data().join("holt.sqlite")).unwrap();
+    let wal = std::fs::read(p.server.data().join("holt.sqlite-wal")).unwrap_or_default();
+    for bytes in [data, wal] {
+        assert!(
+            !bytes.windows(second.len()).any(|w| w == second.as_bytes()),
+            "the token is stored in the clear"
+        );
+    }
+}
+
+#[test]
+fn collaborators_can_be_changed_and_removed_and_lose_access() {
+    let p = Platform::start();
+    let alice = Who::Session(p.sign_in("alice.test"));
+    let bob = Who::Session(p.sign_in("bob.test"));
+    p.create_wiki(&alice, "shared", false);
+    p.add_member(&alice, "shared", "bob.test", "editor");
+    assert_eq!(save(&p, "shared", &bob, "ByBob", "b\n"), 303);
+    let (status, json) = p.api(
+        Method::PATCH,
+        "/api/wikis/shared/members/bob.test",
+        &alice,
+        Some(json!({"role": "viewer"})),
+    );
+    assert_eq!(status, 200, "{json}");
+    assert_eq!(save(&p, "shared", &bob, "ByBob2", "b\n"), 403);
+    assert_eq!(p.get("shared", "/ByBob", &bob).status, 200);
+    // A collaborator cannot manage collaborators.
+    let (status, _) = p.api(
+        Method::DELETE,
+        "/api/wikis/shared/members/bob.test",
+        &bob,
+        None,
+    );
+    assert_eq!(status, 403);
+    let (status, _) = p.api(
+        Method::DELETE,
+        "/api/wikis/shared/members/bob.test",
+        &alice,
+        None,
+    );
+    assert_eq!(status, 204);
+    assert_eq!(p.get("shared", "/ByBob", &bob).status, 403);
+    let (status, _) = p.api(Method::GET, "/api/wikis/shared", &bob, None);
+    assert_eq!(status, 404);
+    // Bob's wiki list no longer has it.
+    let (_, me) = p.api(Method::GET, "/api/me", &bob, None);
+    assert_eq!(me["wikis"], json!([]), "{me}");
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Holt's developer entry point. On a fresh Debian machine with only rustup:
 #
-#   ./dev.sh serve     build and run Holt on its embedded default (http://127.0.0.1:8080)
+#   ./dev.sh serve     build and run Holt on its embedded default (http://localhost:8080)
 #   ./dev.sh test      install what the tests need, then run every check and test
 #   ./dev.sh bench     release benchmark against the corpus (see bench/README.md)
 #

@@ -220,12 +220,40 @@ impl Default for LimitSettings {
 #[error("configuration: {0}")]
 pub struct ConfigError(#[from] Box<figment::Error>);
 
-/// The plugins every deployment runs unless configured otherwise.
+/// The plugins every deployment runs unless configured otherwise: new wikis' pages, the admin
+/// panel's platform sections, and the REST API and MCP tools (which act only as far as each
+/// caller may, so they are granted every page and attachment capability).
 fn default_plugins() -> BTreeMap<String, PluginSettings> {
-    ["bootstrap", "admin-hiding"]
+    let content: Vec<String> = [
+        "pages:read",
+        "pages:write",
+        "attachments:read",
+        "attachments:write",
+    ]
+    .map(String::from)
+    .to_vec();
+    let mut plugins: BTreeMap<String, PluginSettings> = ["bootstrap", "admin-hiding"]
         .into_iter()
         .map(|name| (name.to_string(), PluginSettings::default()))
-        .collect()
+        .collect();
+    plugins.insert(
+        "rest-api".into(),
+        PluginSettings {
+            grants: content.clone(),
+            // Attachments (10 MiB by default) pass through it whole, both ways.
+            memory_mib: 128,
+            max_output_bytes: 16 << 20,
+            ..PluginSettings::default()
+        },
+    );
+    plugins.insert(
+        "mcp-tools".into(),
+        PluginSettings {
+            grants: content,
+            ..PluginSettings::default()
+        },
+    );
+    plugins
 }
 
 impl Settings {

@@ -8,6 +8,7 @@ pub mod config;
 pub mod db;
 pub mod import;
 pub mod index;
+pub mod mcp;
 pub mod platform;
 pub mod plugins;
 pub mod render;

@@ -300,6 +300,27 @@ impl WikiIndex {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// Every page's path, sorted.
+    pub fn page_paths(&self) -> Result<Vec<String>> {
+        let conn = self.reader()?;
+        let mut stmt =
+            conn.prepare_cached("SELECT path FROM pages ORDER BY path COLLATE NOCASE")?;
+        let rows = stmt.query_map([], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Every link between pages as (from, to), with `to` spelled as the page it names is (or
+    /// as written, when that page does not exist).
+    pub fn all_links(&self) -> Result<Vec<(String, String)>> {
+        let conn = self.reader()?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT l.src, COALESCE(p.path, l.dst) FROM links l LEFT JOIN pages p ON p.path = l.dst
+             WHERE l.src <> l.dst ORDER BY l.src COLLATE NOCASE, l.dst COLLATE NOCASE",
+        )?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// Pages no other page links to (the home page never counts as an orphan).
     pub fn orphans(&self, home: &str) -> Result<Vec<(String, String)>> {
         let conn = self.reader()?;

@@ -83,6 +83,25 @@ pub struct PluginStats {
     pub over_limit: AtomicU64,
 }
 
+/// An MCP tool, and the plugin that provides it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct McpTool {
+    pub plugin: String,
+    pub name: String,
+    pub description: String,
+    /// A JSON Schema of the arguments object, as text.
+    pub input_schema: String,
+    /// The tool changes the wiki (it is hidden from callers who may only read).
+    pub writes: bool,
+}
+
+/// What an MCP tool answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct McpToolResult {
+    pub content: String,
+    pub is_error: bool,
+}
+
 /// A plugin ready to run.
 pub struct LoadedPlugin {
     pub manifest: Manifest,
@@ -94,6 +113,8 @@ pub struct LoadedPlugin {
     /// The compiled component came from the on-disk cache.
     pub from_cache: bool,
     pub stats: PluginStats,
+    /// Its MCP tools, once asked for.
+    tools: tokio::sync::OnceCell<Vec<McpTool>>,
     pre: InstancePre<PluginState>,
     http: Option<http_handler::GuestIndices>,
     mcp: Option<mcp_tools::GuestIndices>,
@@ -423,35 +444,63 @@ impl PluginHost {
         Ok(response)
     }
 
-    /// The tools of every plugin exporting `mcp-tools`, with the plugin providing each.
-    pub async fn mcp_tools(
-        &self,
-        ctx: &RequestContext,
-        base_url: &str,
-    ) -> Vec<(String, mcp_tools::Tool)> {
-        let mut out = Vec::new();
+    /// The MCP tools of every plugin enabled for the request's wiki. Each plugin's list is asked
+    /// for once and kept (the contract says it may not depend on the caller); a name already
+    /// taken by an earlier plugin is skipped, with a warning.
+    pub async fn mcp_tools(&self, ctx: &RequestContext, base_url: &str) -> Vec<McpTool> {
+        let mut out: Vec<McpTool> = Vec::new();
         for plugin in self
             .plugins
             .iter()
             .filter(|p| p.manifest.provides.mcp_tools && ctx.plugin_enabled(p.name()))
         {
-            let Some(indices) = &plugin.mcp else { continue };
-            let Ok((mut store, instance, _slot)) = self.instantiate(plugin, ctx, base_url).await
-            else {
-                continue;
-            };
-            let result = match indices.load(&mut store, &instance) {
-                Ok(guest) => guest.call_list_tools(&mut store).await,
-                Err(err) => Err(err),
-            };
-            match result {
-                Ok(tools) => out.extend(tools.into_iter().map(|t| (plugin.name().to_string(), t))),
-                Err(err) => {
-                    self.failed(plugin, &store, err);
+            let listed = plugin
+                .tools
+                .get_or_try_init(|| self.list_tools(plugin, ctx, base_url))
+                .await;
+            let Ok(tools) = listed else { continue };
+            for tool in tools.iter() {
+                if let Some(first) = out.iter().find(|t| t.name == tool.name) {
+                    tracing::warn!(
+                        plugin = plugin.name(),
+                        tool = %tool.name,
+                        first = %first.plugin,
+                        "two plugins provide the same MCP tool; the first one serves it"
+                    );
+                    continue;
                 }
+                out.push(tool.clone());
             }
         }
         out
+    }
+
+    async fn list_tools(
+        &self,
+        plugin: &Arc<LoadedPlugin>,
+        ctx: &RequestContext,
+        base_url: &str,
+    ) -> Result<Vec<McpTool>, PluginError> {
+        let indices = plugin
+            .mcp
+            .as_ref()
+            .ok_or_else(|| not_provided(plugin, "MCP tools"))?;
+        let (mut store, instance, _slot) = self.instantiate(plugin, ctx, base_url).await?;
+        let result = match indices.load(&mut store, &instance) {
+            Ok(guest) => guest.call_list_tools(&mut store).await,
+            Err(err) => Err(err),
+        };
+        let tools = result.map_err(|err| self.failed(plugin, &store, err))?;
+        Ok(tools
+            .into_iter()
+            .map(|t| McpTool {
+                plugin: plugin.name().to_string(),
+                name: t.name,
+                description: t.description,
+                input_schema: t.input_schema,
+                writes: t.writes,
+            })
+            .collect())
     }
 
     /// Calls one MCP tool of a plugin, with its arguments as JSON text.
@@ -462,7 +511,7 @@ impl PluginHost {
         base_url: &str,
         tool: &str,
         arguments: &str,
-    ) -> Result<mcp_tools::ToolResult, PluginError> {
+    ) -> Result<McpToolResult, PluginError> {
         let plugin = self.get(name)?;
         if !ctx.plugin_enabled(name) {
             return Err(PluginError::Unknown(name.to_string()));
@@ -478,7 +527,10 @@ impl PluginHost {
         };
         let output = result.map_err(|err| self.failed(plugin, &store, err))?;
         self.check_output(plugin, output.content.len())?;
-        Ok(output)
+        Ok(McpToolResult {
+            content: output.content,
+            is_error: output.is_error,
+        })
     }
 
     /// Runs every `markdown-preprocess` hook in turn; a failing hook is skipped (and logged).
@@ -835,6 +887,7 @@ fn load_plugin(
         exports: inspection.exports,
         from_cache,
         stats: PluginStats::default(),
+        tools: tokio::sync::OnceCell::new(),
         pre,
     })
 }

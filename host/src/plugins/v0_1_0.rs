@@ -326,6 +326,21 @@ impl self::holt::plugin::pages::Host for PluginState {
                 .collect())
         })
     }
+
+    async fn graph(&mut self) -> Result<types::LinkGraph, Error> {
+        self.allow(Capability::PagesRead, Permission::Read)?;
+        self.reading(|wiki| {
+            let index = wiki.index();
+            Ok(types::LinkGraph {
+                nodes: index.page_paths()?,
+                edges: index
+                    .all_links()?
+                    .into_iter()
+                    .map(|(from, to)| types::Link { from, to })
+                    .collect(),
+            })
+        })
+    }
 }
 
 impl self::holt::plugin::attachments::Host for PluginState {
@@ -403,6 +418,17 @@ impl self::holt::plugin::search::Host for PluginState {
                 })
                 .collect())
         })
+    }
+
+    async fn semantic(
+        &mut self,
+        _query: String,
+        _limit: u32,
+    ) -> Result<Vec<types::SemanticHit>, Error> {
+        self.allow(Capability::PagesRead, Permission::Read)?;
+        Err(Error::Unavailable(
+            "semantic search is not enabled on this wiki; use full-text search instead".into(),
+        ))
     }
 }
 
@@ -497,6 +523,7 @@ impl self::holt::plugin::context::Host for PluginState {
         };
         types::Principal {
             name,
+            role: self.ctx.role.map(|r| r.as_str().to_string()),
             signed_in,
             can_read: p.read,
             can_write: p.write,

@@ -173,6 +173,7 @@ fn wiki_routes(state: &AppState) -> Router<AppState> {
         .route("/-/session", get(apex::wiki_session))
         .route("/-/admin", get(admin::panel))
         .route("/-/admin/{action}", post(admin::act))
+        .route(crate::mcp::PATH, any(crate::mcp::serve))
         .route("/repo.git", get(git::root))
         .route("/repo.git/info/refs", get(git::info_refs))
         .route("/repo.git/git-upload-pack", post(git::upload_pack))
@@ -317,16 +318,21 @@ pub struct Site {
 }
 
 impl AppState {
+    /// The wiki's display name.
+    pub fn site_name(&self, ctx: &RequestContext) -> String {
+        ctx.record.as_ref().map_or_else(
+            || self.settings.wiki.name.clone(),
+            |r| r.display_name.clone(),
+        )
+    }
+
     fn site(&self, ctx: &RequestContext) -> Site {
         let user = match &ctx.principal {
             crate::tenancy::Principal::User { handle, .. } => Some(handle.clone()),
             crate::tenancy::Principal::Anonymous => None,
         };
         Site {
-            name: ctx.record.as_ref().map_or_else(
-                || self.settings.wiki.name.clone(),
-                |r| r.display_name.clone(),
-            ),
+            name: self.site_name(ctx),
             assets: self.theme.version.clone(),
             can_write: ctx.permissions.write,
             can_upload: ctx.permissions.upload,

@@ -28,6 +28,8 @@ const ALLOWED_RESPONSE_HEADERS: &[&str] = &[
     "content-language",
     "vary",
     "link",
+    "www-authenticate",
+    "retry-after",
 ];
 
 /// The base URL of the wiki as this request named it.
@@ -50,8 +52,25 @@ pub async fn http(
     prefix: &str,
     request: Request,
 ) -> Response {
+    let api = prefix.starts_with("/api/");
     match serve_http(state, ctx, plugin, prefix, request).await {
         Ok(response) => response,
+        // An API's clients read JSON errors, in the shape the management API uses.
+        Err(err) if api => {
+            let (status, message) = err.status_and_message();
+            if status.is_server_error() {
+                tracing::error!(error = %err, plugin, "plugin request failed");
+            }
+            let code = match status {
+                StatusCode::PAYLOAD_TOO_LARGE => "too_large",
+                StatusCode::NOT_FOUND => "not_found",
+                StatusCode::GATEWAY_TIMEOUT => "timeout",
+                s if s.is_server_error() => "internal",
+                _ => "bad_request",
+            };
+            let body = serde_json::json!({"error": {"code": code, "message": message}});
+            (status, axum::Json(body)).into_response()
+        }
         Err(err) => err.into_response(),
     }
 }

@@ -62,7 +62,8 @@ pub async fn writes(State(state): State<AppState>, request: Request, next: Next)
         *request.method(),
         Method::GET | Method::HEAD | Method::OPTIONS
     );
-    if safe || !state.resolver.is_platform() {
+    // MCP requests are POSTs that mostly read; its server counts the tool calls that write.
+    if safe || !state.resolver.is_platform() || request.uri().path() == crate::mcp::PATH {
         return next.run(request).await;
     }
     let api = request.uri().path().starts_with("/api/");

@@ -61,8 +61,8 @@ pub use bindings::holt::plugin::pages;
 /// Host calls: full-text search (capability `pages:read`).
 pub use bindings::holt::plugin::search;
 pub use bindings::holt::plugin::types::{
-    Attachment, Change, ChangeKind, Conflict, Error, Page, PageSummary, Principal, Revision,
-    SearchHit,
+    Attachment, Change, ChangeKind, Conflict, Error, Link, LinkGraph, Page, PageSummary, Principal,
+    Revision, SearchHit, SemanticHit,
 };
 
 /// An HTTP request routed to the plugin (credentials already removed by the host).
@@ -163,6 +163,7 @@ impl Response {
             Error::Invalid(_) => 400,
             Error::Limit(_) => 413,
             Error::Internal(_) => 500,
+            Error::Unavailable(_) => 501,
         };
         Response::text(status, &err.describe())
     }
@@ -219,6 +220,7 @@ impl Error {
             Error::Invalid(m) => format!("invalid: {m}"),
             Error::Limit(m) => format!("limit: {m}"),
             Error::Internal(m) => format!("internal: {m}"),
+            Error::Unavailable(m) => format!("unavailable: {m}"),
         }
     }
 }

@@ -1,0 +1,1 @@
+//! The MCP server at `/mcp`, driven by the real Python and TypeScript MCP SDKs.

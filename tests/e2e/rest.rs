@@ -1,0 +1,1 @@
+//! The REST API plugin at `/api/v1`, over real HTTP.

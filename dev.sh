@@ -4,9 +4,11 @@
 #   ./dev.sh serve     build and run Holt on its embedded default (http://localhost:8080)
 #   ./dev.sh test      install what the tests need, then run every check and test
 #   ./dev.sh bench     release benchmark against the corpus (see bench/README.md)
+#   ./dev.sh bench-api the REST and MCP plugin paths against the native page view
 #
-# Everything it needs (the pinned toolchain, the wasm32-wasip2 target, git and python3 for the
-# test peers) it installs itself; nothing is assumed beyond rustup and the package registries.
+# Everything it needs (the pinned toolchain, the wasm32-wasip2 target, git, python3 and node for
+# the test peers, the MCP client SDKs) it installs itself; nothing is assumed beyond rustup and
+# the package registries.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 
@@ -36,12 +38,19 @@ ensure_toolchain() {
   fi
 }
 
-# Debian packages the tests drive as real peers: git (clone, fsck) and python3 (the corpus
-# generator). Installed with apt when missing and possible.
+# Debian packages the tests drive as real peers: git (clone, fsck), python3 (the corpus
+# generator, the Python MCP client) and node/npm (the TypeScript MCP client). Installed with apt
+# when missing and possible.
 ensure_packages() {
   local missing=()
   for tool in "$@"; do
-    command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
+    if ! command -v "$tool" >/dev/null 2>&1; then
+      case "$tool" in
+        node) missing+=(nodejs) ;;
+        python3) missing+=(python3 python3-venv) ;;
+        *) missing+=("$tool") ;;
+      esac
+    fi
   done
   [ ${#missing[@]} -eq 0 ] && return 0
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
@@ -51,6 +60,22 @@ ensure_packages() {
   else
     say "please install: ${missing[*]} (Debian: sudo apt-get install ${missing[*]})"
     exit 1
+  fi
+}
+
+# The real MCP clients the end-to-end tests drive, pinned: the Python SDK (mcp==2.3.0 and its
+# dependencies, tests/mcp/requirements.txt) in tests/mcp/.venv, and the TypeScript SDK
+# (@modelcontextprotocol/sdk@1.32.2, tests/mcp/package-lock.json) in tests/mcp/node_modules.
+ensure_mcp_clients() {
+  local dir=tests/mcp
+  if ! "$dir/.venv/bin/python" -c 'import importlib.metadata as m; assert m.version("mcp") == "2.3.0"' 2>/dev/null; then
+    say "installing the Python MCP SDK into $dir/.venv"
+    python3 -m venv "$dir/.venv"
+    "$dir/.venv/bin/pip" install --quiet --disable-pip-version-check -r "$dir/requirements.txt"
+  fi
+  if ! grep -qs '"version": "1.32.2"' "$dir/node_modules/@modelcontextprotocol/sdk/package.json"; then
+    say "installing the TypeScript MCP SDK into $dir/node_modules"
+    (cd "$dir" && npm ci --no-audit --no-fund --silent)
   fi
 }
 
@@ -70,12 +95,15 @@ case "$cmd" in
     ;;
   test)
     ensure_toolchain
-    ensure_packages git python3
+    ensure_packages git python3 node npm
+    ensure_mcp_clients
     cargo fmt --all --check
     cargo fmt --all --check --manifest-path plugins/Cargo.toml
     build_plugins
     cargo clippy --locked --all-targets -- -D warnings
     cargo clippy --locked --manifest-path plugins/Cargo.toml --target wasm32-wasip2 -- -D warnings
+    # The plugins' own logic (sections, routes, front matter, ...) natively; then the host.
+    cargo test --locked --manifest-path plugins/Cargo.toml --workspace --lib
     cargo test --locked --workspace "$@"
     ;;
   bench)
@@ -85,6 +113,13 @@ case "$cmd" in
     cargo build --release --locked -p holt
     cargo bench --locked -p holt --bench plugins
     exec python3 bench/run.py "$@"
+    ;;
+  bench-api)
+    ensure_toolchain
+    ensure_packages git python3 wrk
+    build_plugins
+    cargo build --release --locked -p holt
+    exec python3 bench/api.py "$@"
     ;;
   *)
     sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'

@@ -99,7 +99,23 @@ impl Platform {
 
     /// Sends a request to host `slug` (`""`: the platform) as `who`.
     pub fn send(&self, method: Method, slug: &str, path: &str, who: &Who, body: Send) -> Resp {
+        self.send_with(method, slug, path, who, &[], body)
+    }
+
+    /// Sends a request with extra headers to host `slug` as `who`.
+    pub fn send_with(
+        &self,
+        method: Method,
+        slug: &str,
+        path: &str,
+        who: &Who,
+        headers: &[(&str, &str)],
+        body: Send,
+    ) -> Resp {
         let mut request = self.request(method.clone(), &self.host(slug), path, who);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
         request = match body {
             Send::Nothing => request,
             Send::Form(form) => request.form(&form),

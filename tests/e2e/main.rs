@@ -6,6 +6,7 @@
 mod acl;
 mod attachments;
 mod cli;
+mod crosspath;
 mod hosts;
 mod mcp;
 mod pages;

@@ -35,10 +35,14 @@ pub async fn serve(
     ctx: RequestContext,
     request: Request,
 ) -> Response {
-    if let Err(refusal) = admit(&ctx) {
+    if let Some(refusal) = refusal(&ctx) {
         return refusal;
     }
     let body_limit = state.settings.limits.max_attachment_bytes as usize * 4 / 3 + (1 << 20);
+    let request = match parsed(request, body_limit).await {
+        Ok(request) => request,
+        Err(refusal) => return *refusal,
+    };
     let config = StreamableHttpServerConfig::default()
         .with_legacy_session_mode(false)
         .with_json_response(true)
@@ -58,16 +62,49 @@ pub async fn serve(
     service.handle(request).await.into_response()
 }
 
+/// Buffers a POST's body and checks that it is JSON, answering a JSON-RPC parse error (400) if
+/// not; the transport alone would answer 415 to a malformed body.
+async fn parsed(request: Request, limit: usize) -> Result<Request, Box<Response>> {
+    if request.method() != axum::http::Method::POST {
+        return Ok(request);
+    }
+    let (parts, body) = request.into_parts();
+    let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| {
+        Box::new(rpc_error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            -32600,
+            format!("The request is larger than this server accepts ({limit} bytes)."),
+        ))
+    })?;
+    if let Err(err) = serde_json::from_slice::<serde::de::IgnoredAny>(&bytes) {
+        return Err(Box::new(rpc_error(
+            StatusCode::BAD_REQUEST,
+            -32700,
+            format!("Parse error: the body is not JSON ({err})."),
+        )));
+    }
+    Ok(Request::from_parts(parts, axum::body::Body::from(bytes)))
+}
+
+fn rpc_error(status: StatusCode, code: i32, message: String) -> Response {
+    let body = serde_json::json!({
+        "jsonrpc": "2.0",
+        "id": null,
+        "error": {"code": code, "message": message},
+    });
+    (status, axum::Json(body)).into_response()
+}
+
 /// Stateless mode keeps no sessions; the manager is only a type the transport needs.
 fn never_sessions() -> Arc<NeverSessionManager> {
     static SESSIONS: OnceLock<Arc<NeverSessionManager>> = OnceLock::new();
     SESSIONS.get_or_init(Default::default).clone()
 }
 
-/// Lets the request in, or answers why not. On a platform a wiki token is required (a missing
+/// Why the request may not use the MCP server, if it may not. On a platform a wiki token is required (a missing
 /// one is a 401 challenge, so clients know to ask for one); a single wiki without accounts
 /// lets in whoever its anonymous access allows.
-fn admit(ctx: &RequestContext) -> Result<(), Response> {
+fn refusal(ctx: &RequestContext) -> Option<Response> {
     let hosted = ctx.record.is_some();
     if hosted && !matches!(ctx.credential, Credential::Token(_)) {
         let mut response = (
@@ -83,7 +120,7 @@ fn admit(ctx: &RequestContext) -> Result<(), Response> {
             header::WWW_AUTHENTICATE,
             HeaderValue::from_static("Bearer realm=\"Holt\""),
         );
-        return Err(response);
+        return Some(response);
     }
     if !ctx.permissions.read {
         let message = if hosted {
@@ -91,9 +128,9 @@ fn admit(ctx: &RequestContext) -> Result<(), Response> {
         } else {
             "This wiki is not open to MCP clients (its anonymous access is 'none').\n"
         };
-        return Err((StatusCode::FORBIDDEN, message).into_response());
+        return Some((StatusCode::FORBIDDEN, message).into_response());
     }
-    Ok(())
+    None
 }
 
 /// The Host names the transport accepts (it refuses others, against DNS rebinding): the wiki's

@@ -338,7 +338,10 @@ impl PluginHost {
         plugin.stats.calls.fetch_add(1, Ordering::Relaxed);
         let kv = self.kv_for(ctx)?;
         let mut data = PluginState::new(ctx.clone(), plugin.clone(), kv, base_url.to_string());
-        data.site_name = self.site_name.clone();
+        data.site_name = ctx
+            .record
+            .as_ref()
+            .map_or_else(|| self.site_name.clone(), |r| r.display_name.clone());
         let mut store = Store::new(&self.engine, data);
         store.limiter(|state| &mut state.limiter);
         let ticks = plugin

@@ -236,6 +236,7 @@ fn plugin_routes(mut router: Router<AppState>, state: &AppState) -> Router<AppSt
         };
         router = router
             .route(&prefix, any(handler.clone()))
+            .route(&format!("{prefix}/"), any(handler.clone()))
             .route(&format!("{prefix}/{{*rest}}"), any(handler));
     }
     router

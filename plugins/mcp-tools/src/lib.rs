@@ -1,6 +1,22 @@
-//! Holt's MCP tools (being written).
+//! Holt's MCP tools: what an AI assistant connected to a wiki's `/mcp` can do with its notes.
+//!
+//! - `catalog`: every tool's name, description, parameters (→ JSON Schema) and handler;
+//! - `args`: checking a call's arguments against those parameters;
+//! - `tools::*`: the tools, by group (notes, browse, changes, attachments, account);
+//! - `sections`: Markdown sections by heading path; `time`: RFC 3339; `fail`: advice on errors.
+//!
+//! Every host call acts with the caller's permissions, so the tools never check permissions
+//! themselves: the host hides the writing tools from read-only tokens and refuses what the
+//! caller may not do. The tool list does not depend on the caller (the host caches it).
 
-use holt_plugin_sdk::{Plugin, Tool, ToolResult, context, register_plugin};
+mod args;
+mod catalog;
+mod fail;
+mod sections;
+mod time;
+mod tools;
+
+use holt_plugin_sdk::{Plugin, Tool, ToolResult, register_plugin};
 
 struct McpTools;
 
@@ -10,22 +26,31 @@ impl Plugin for McpTools {
     }
 
     fn list_tools(&self) -> Vec<Tool> {
-        vec![Tool {
-            name: "whoami".into(),
-            description: "Who you are on this wiki".into(),
-            input_schema: "{\"type\":\"object\",\"properties\":{}}".into(),
-            writes: false,
-        }]
+        catalog::TOOLS
+            .iter()
+            .map(|tool| Tool {
+                name: tool.name.into(),
+                description: tool.description.into(),
+                input_schema: tool.schema().to_string(),
+                writes: tool.writes,
+            })
+            .collect()
     }
 
-    fn call_tool(&self, name: &str, _arguments: &str) -> ToolResult {
-        match name {
-            "whoami" => ToolResult {
-                content: format!("You are {}.", context::whoami().name),
+    fn call_tool(&self, name: &str, arguments: &str) -> ToolResult {
+        let outcome = match catalog::find(name) {
+            None => Err(format!(
+                "There is no tool '{name}'; call tools/list to see the tools."
+            )),
+            Some(tool) => args::parse(tool, arguments).and_then(|args| (tool.run)(&args)),
+        };
+        match outcome {
+            Ok(content) => ToolResult {
+                content,
                 is_error: false,
             },
-            _ => ToolResult {
-                content: format!("unknown tool '{name}'"),
+            Err(content) => ToolResult {
+                content,
                 is_error: true,
             },
         }

@@ -1,0 +1,142 @@
+//! Finding notes: listings, full-text and semantic search, links and orphans.
+
+use holt_plugin_sdk::{Error, pages, search};
+use serde_json::Value;
+
+use super::count;
+use crate::args::Args;
+use crate::catalog::Outcome;
+use crate::fail::{About, explain};
+use crate::time::{parse_rfc3339, rfc3339};
+
+pub fn list_notes(args: &Args) -> Outcome {
+    let updated_since = match args.raw("updated_since") {
+        None => None,
+        Some(Value::String(text)) => Some(parse_rfc3339(text).ok_or_else(|| {
+            format!(
+                "updated_since '{text}' is not an RFC 3339 date or timestamp; use e.g. \
+                 `2025-01-31`, `2025-01-31T09:00:00Z`, or Unix seconds as a number."
+            )
+        })?),
+        Some(other) => other.as_i64(),
+    };
+    let limit = args.number("limit").unwrap_or(100) as u32;
+    let query = pages::ListQuery {
+        prefix: args.text("prefix").map(String::from),
+        tag: args.text("tag").map(String::from),
+        updated_since,
+        limit,
+    };
+    let notes = pages::list(&query).map_err(|err| explain(err, About::Wiki))?;
+    if notes.is_empty() {
+        return Ok("No notes match.".into());
+    }
+    let mut out = format!("{}:\n", count(notes.len(), "note"));
+    for note in &notes {
+        out.push_str(&format!(
+            "- {} — {} (updated {}, {} bytes)\n",
+            note.path,
+            note.title,
+            rfc3339(note.updated),
+            note.size
+        ));
+    }
+    if notes.len() as u32 >= limit {
+        out.push_str("(The limit was reached: there may be more; raise limit or narrow with prefix, tag or updated_since.)\n");
+    }
+    Ok(out)
+}
+
+pub fn search_notes(args: &Args) -> Outcome {
+    let query = args.required("query")?;
+    let limit = args.number("limit").unwrap_or(20) as u32;
+    let hits = search::full_text(query, limit, 0).map_err(|err| explain(err, About::Wiki))?;
+    if hits.is_empty() {
+        return Ok(format!(
+            "No notes contain all of: {query}. Try fewer or other words, or list_notes."
+        ));
+    }
+    let mut out = format!("{} for \"{query}\":\n", count(hits.len(), "hit"));
+    for hit in &hits {
+        out.push_str(&format!(
+            "- {} — {}\n  {}\n",
+            hit.path,
+            hit.title,
+            one_line(&hit.snippet)
+        ));
+    }
+    Ok(out)
+}
+
+pub fn semantic_search(args: &Args) -> Outcome {
+    let query = args.required("query")?;
+    let limit = args.number("limit").unwrap_or(10) as u32;
+    let hits = match search::semantic(query, limit) {
+        Ok(hits) => hits,
+        Err(Error::Unavailable(_)) => {
+            return Err(
+                "Semantic search is not enabled on this wiki. Use search_notes \
+                        (full-text search) instead."
+                    .into(),
+            );
+        }
+        Err(err) => return Err(explain(err, About::Wiki)),
+    };
+    if hits.is_empty() {
+        return Ok(format!("No passages found for \"{query}\"."));
+    }
+    let mut out = format!("{} for \"{query}\":\n", count(hits.len(), "passage"));
+    for hit in &hits {
+        let place = if hit.heading.is_empty() {
+            hit.path.clone()
+        } else {
+            format!("{} § {}", hit.path, hit.heading)
+        };
+        out.push_str(&format!(
+            "- {place} (score {:.2})\n  {}\n",
+            hit.score,
+            one_line(&hit.text)
+        ));
+    }
+    Ok(out)
+}
+
+pub fn get_links(args: &Args) -> Outcome {
+    let path = args.required("path")?;
+    // Reading first tells a missing note apart from one without links.
+    pages::read(path, None).map_err(|err| explain(err, About::Note(path)))?;
+    let links = pages::links(path).map_err(|err| explain(err, About::Note(path)))?;
+    let backlinks = pages::backlinks(path).map_err(|err| explain(err, About::Note(path)))?;
+    Ok(format!(
+        "Links from {path} ({}):\n{}\nBacklinks to {path} ({}):\n{}",
+        links.len(),
+        bullets(&links),
+        backlinks.len(),
+        bullets(&backlinks)
+    ))
+}
+
+pub fn find_orphaned_notes(_args: &Args) -> Outcome {
+    let orphans = pages::orphans().map_err(|err| explain(err, About::Wiki))?;
+    if orphans.is_empty() {
+        return Ok("Every note is linked from another note.".into());
+    }
+    Ok(format!(
+        "{} no other note links to:\n{}",
+        count(orphans.len(), "note"),
+        bullets(&orphans)
+    ))
+}
+
+/// One `- item` line per entry, or `(none)`.
+fn bullets(items: &[String]) -> String {
+    if items.is_empty() {
+        return "(none)\n".into();
+    }
+    items.iter().map(|i| format!("- {i}\n")).collect()
+}
+
+/// Text on a single line (snippets may hold line breaks).
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}

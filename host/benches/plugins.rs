@@ -93,6 +93,7 @@ fn main() {
         cache_dir: scratch.path().join("cache"),
         plugins: &plugins,
         site_name: "bench".into(),
+        tool_cache_bytes: 0,
     })
     .expect("load the trivial plugin");
 

@@ -263,6 +263,7 @@ fn plugin_list(settings: &Settings) -> Result<(), String> {
         cache_dir: settings.data_dir.join("plugin-cache"),
         plugins: &settings.plugins,
         site_name: settings.wiki.name.clone(),
+        tool_cache_bytes: 0,
     })?;
     let mut broken = 0;
     for entry in report {

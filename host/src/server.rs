@@ -129,6 +129,7 @@ pub fn load_plugins(settings: &Settings) -> Result<PluginHost, LaunchError> {
         cache_dir: settings.data_dir.join("plugin-cache"),
         plugins: &settings.plugins,
         site_name: settings.wiki.name.clone(),
+        tool_cache_bytes: settings.cache.response_bytes / 4,
     })?)
 }
 

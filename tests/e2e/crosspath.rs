@@ -478,3 +478,130 @@ fn diffs_agree_across_paths() {
         );
     }
 }
+
+#[test]
+fn a_revision_read_with_mcp_is_a_rest_if_match() {
+    let both = Both::start();
+    both.mcp_ok(
+        "write_note",
+        json!({"path": "Plan", "content": "# Plan\n\nv1\n"}),
+    );
+    let read = both.mcp_ok("read_note", json!({"path": "Plan"}));
+    let revision = revision_in(&read);
+    let quoted = format!("\"{revision}\"");
+    let put = |if_match: &str, content: &str| {
+        both.platform.send_with(
+            Method::PUT,
+            "notes",
+            "/api/v1/pages/Plan",
+            &both.token,
+            &[("if-match", if_match)],
+            Send::Json(json!({"content": content})),
+        )
+    };
+    let resp = put(&quoted, "# Plan\n\nv2\n");
+    assert_eq!(resp.status, 200, "{}", resp.body);
+    let resp = put(&quoted, "# Plan\n\nv3 from a stale read\n");
+    assert_eq!(resp.status, 409, "{}", resp.body);
+    let text = both.mcp_ok("read_note", json!({"path": "Plan"}));
+    assert!(text.contains("v2") && !text.contains("v3"), "{text}");
+}
+
+#[test]
+fn a_viewer_is_refused_on_both_paths_and_nothing_lands() {
+    let both = Both::start();
+    let alice = Who::Session(both.platform.sign_in("alice"));
+    let bob = Who::Session(both.platform.sign_in("bob"));
+    both.platform.add_member(&alice, "notes", "bob", "viewer");
+    let viewer = Who::Token(both.platform.token(&bob, "notes", true));
+    let revision = both.rest_create("Locked", "# Locked\n");
+
+    let rest = both.platform.send(
+        Method::PUT,
+        "notes",
+        "/api/v1/pages/Locked",
+        &viewer,
+        Send::Json(json!({"content": "# Changed\n", "revision": revision})),
+    );
+    assert_eq!(rest.status, 403, "{}", rest.body);
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                      "params": {"name": "edit_note", "arguments":
+                          {"path": "Locked", "old_string": "Locked", "new_string": "Changed"}}});
+    let mcp = both.platform.send_with(
+        Method::POST,
+        "notes",
+        "/mcp",
+        &viewer,
+        crate::mcp::MCP_HEADERS,
+        Send::Raw(Some("application/json"), body.to_string().into_bytes()),
+    );
+    let reply: Value = serde_json::from_str(&mcp.body).expect("JSON-RPC");
+    assert_eq!(reply["result"]["isError"], true, "{reply}");
+    assert_eq!(both.rest_revision("Locked"), revision, "nothing landed");
+}
+
+#[test]
+fn cached_reads_never_outlive_a_write_from_either_path() {
+    let both = Both::start();
+    both.rest_create("Fresh", "# Fresh\n\nv1\n");
+    let get = || {
+        both.platform.send(
+            Method::GET,
+            "notes",
+            "/api/v1/pages/Fresh",
+            &both.token,
+            Send::Nothing,
+        )
+    };
+    assert_eq!(get().headers["x-holt-cache"], "miss");
+    let hit = get();
+    assert_eq!(hit.headers["x-holt-cache"], "hit");
+    assert!(
+        hit.headers.contains_key("etag"),
+        "a hit keeps the plugin's headers"
+    );
+    let read = both.mcp_ok("read_note", json!({"path": "Fresh"}));
+    assert!(read.contains("v1"), "{read}");
+    let revision = revision_in(&read);
+    both.mcp_ok(
+        "write_note",
+        json!({"path": "Fresh", "content": "# Fresh\n\nv2\n", "base_revision": revision}),
+    );
+    let after = get();
+    assert_eq!(after.headers["x-holt-cache"], "miss");
+    assert!(after.body.contains("v2"), "{}", after.body);
+    let (status, json) = both.rest(
+        Method::PATCH,
+        "/pages/Fresh",
+        Some(json!({"old_string": "v2", "new_string": "v3"})),
+    );
+    assert_eq!(status, 200, "{json}");
+    let read = both.mcp_ok("read_note", json!({"path": "Fresh"}));
+    assert!(read.contains("v3") && !read.contains("v2"), "{read}");
+
+    // A download answered from cache keeps its Content-Disposition.
+    let resp = both.rest_raw(
+        Method::PUT,
+        "/pages/Fresh/-/attachments/page.html",
+        b"<b>x</b>".to_vec(),
+    );
+    assert_eq!(resp.status, 201, "{}", resp.body);
+    for outcome in ["miss", "hit"] {
+        let download = both.platform.send(
+            Method::GET,
+            "notes",
+            "/api/v1/pages/Fresh/-/attachments/page.html",
+            &both.token,
+            Send::Nothing,
+        );
+        assert_eq!(download.headers["x-holt-cache"], outcome);
+        assert!(
+            download.headers["content-disposition"]
+                .to_str()
+                .unwrap()
+                .starts_with("attachment"),
+            "{:?}",
+            download.headers
+        );
+    }
+}

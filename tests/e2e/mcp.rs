@@ -8,7 +8,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::hosts::{Platform, Send, Who, stderr};
-use crate::util::Resp;
+use crate::util::{Resp, Server, built_plugins};
 
 /// What a Streamable HTTP client sends with each message (after `initialize`).
 pub const MCP_HEADERS: &[(&str, &str)] = &[
@@ -288,4 +288,70 @@ fn tool_writes_count_against_the_write_rate_limit() {
         let result = notes.call(&writer, "read_note", json!({"path": "Rate/0"}));
         assert_eq!(result["isError"], false, "{result}");
     }
+}
+
+#[test]
+fn tools_come_from_every_plugin_and_a_misbehaving_one_fails_alone() {
+    // A single wiki (no accounts: MCP acts as its anonymous visitors may) with the abuse
+    // component enabled beside the MCP tools plugin.
+    let server = Server::start_with_config(&format!(
+        "plugin_dir = {:?}\n[wiki]\nanonymous = \"write\"\n[plugins.abuse]\ngrants = [\"pages:read\", \"pages:write\"]\ntimeout_ms = 500\n",
+        built_plugins().display().to_string()
+    ));
+    let client = reqwest::blocking::Client::new();
+    let rpc = |body: Value| -> Value {
+        let resp = client
+            .post(server.url("/mcp"))
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-protocol-version", "2025-06-18")
+            .json(&body)
+            .send()
+            .expect("POST /mcp");
+        assert_eq!(resp.status(), 200);
+        resp.json().expect("JSON-RPC reply")
+    };
+    let call = |tool: &str, arguments: Value| -> Value {
+        rpc(json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                   "params": {"name": tool, "arguments": arguments}}))["result"]
+            .clone()
+    };
+
+    let listed = rpc(json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}));
+    let names: Vec<&str> = listed["result"]["tools"]
+        .as_array()
+        .expect("tools")
+        .iter()
+        .filter_map(|t| t["name"].as_str())
+        .collect();
+    for name in [
+        "read_note",
+        "write_note",
+        "abuse_ok",
+        "abuse_loop",
+        "abuse_panic",
+    ] {
+        assert!(names.contains(&name), "{name} in {names:?}");
+    }
+
+    let looped = call("abuse_loop", json!({}));
+    assert_eq!(looped["isError"], true, "{looped}");
+    assert!(
+        result_text(&looped).contains("did not finish within 500 ms"),
+        "{looped}"
+    );
+    let panicked = call("abuse_panic", json!({}));
+    assert_eq!(panicked["isError"], true, "{panicked}");
+    assert!(result_text(&panicked).contains("abuse"), "{panicked}");
+
+    // Both plugins serve the next calls as before.
+    assert_eq!(result_text(&call("abuse_ok", json!({}))), "fine");
+    let written = call(
+        "write_note",
+        json!({"path": "After", "content": "# After\n"}),
+    );
+    assert_eq!(written["isError"], false, "{written}");
+    let read = call("read_note", json!({"path": "After"}));
+    assert!(result_text(&read).contains("# After"), "{read}");
+    let status = server.get("/-/plugins");
+    assert!(status.body.contains("abuse"), "the failures are counted");
 }

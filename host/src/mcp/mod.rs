@@ -198,8 +198,11 @@ impl ServerHandler for WikiServer {
         request: CallToolRequestParams,
         _context: McpContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
-        let all = self.plugins.mcp_tools(&self.ctx, &self.base_url).await;
-        let Some(tool) = all.into_iter().find(|t| t.name == request.name) else {
+        let found = self
+            .plugins
+            .mcp_tool(&self.ctx, &self.base_url, &request.name)
+            .await;
+        let Some(tool) = found else {
             return Err(ErrorData::invalid_params(
                 format!(
                     "there is no tool '{}' on this wiki; call tools/list to see the tools",
@@ -226,13 +229,7 @@ impl ServerHandler for WikiServer {
         let arguments = serde_json::Value::Object(request.arguments.unwrap_or_default());
         let result = self
             .plugins
-            .mcp_call(
-                &tool.plugin,
-                &self.ctx,
-                &self.base_url,
-                &tool.name,
-                &arguments.to_string(),
-            )
+            .mcp_call(&tool, &self.ctx, &self.base_url, &arguments.to_string())
             .await;
         Ok(match result {
             Ok(out) if out.is_error => failure(out.content),

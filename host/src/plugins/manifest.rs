@@ -12,6 +12,7 @@
 //! http = ["/-/plugin/example"]      # prefixes routed to its http-handler
 //! mcp-tools = false
 //! hooks = ["html-postprocess"]
+//! cacheable-reads = false           # true: reads may be answered from cache until a write
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -61,6 +62,10 @@ pub struct Provides {
     pub mcp_tools: bool,
     #[serde(default)]
     pub hooks: Vec<Hook>,
+    /// Its answers to reads (GET requests, tools that do not write) depend only on the wiki's
+    /// content, the request and the caller: the host may keep them until the wiki changes.
+    #[serde(default)]
+    pub cacheable_reads: bool,
 }
 
 /// A parsed and validated `plugin.toml`.

@@ -102,6 +102,32 @@ pub struct McpToolResult {
     pub is_error: bool,
 }
 
+/// What a cached tool answer is keyed by: everything the answer may depend on.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct ToolKey {
+    wiki: String,
+    version: u64,
+    viewer: String,
+    role: Option<&'static str>,
+    site: String,
+    base_url: String,
+    plugin: String,
+    tool: String,
+    arguments: String,
+}
+
+/// The largest tool answer kept.
+const MAX_CACHED_TOOL_RESULT: usize = 256 << 10;
+
+#[derive(Clone)]
+struct AnswerBytes;
+
+impl quick_cache::Weighter<ToolKey, Arc<McpToolResult>> for AnswerBytes {
+    fn weight(&self, key: &ToolKey, value: &Arc<McpToolResult>) -> u64 {
+        (value.content.len() + key.arguments.len() + key.viewer.len() + 128) as u64
+    }
+}
+
 /// A plugin ready to run.
 pub struct LoadedPlugin {
     pub manifest: Manifest,
@@ -143,6 +169,8 @@ pub struct PluginHost {
     slots: tokio::sync::Semaphore,
     kv: Mutex<HashMap<PathBuf, Arc<kv::KvStore>>>,
     site_name: String,
+    /// Answers of read-only tools of plugins with cacheable reads, by wiki version.
+    tool_results: Option<quick_cache::sync::Cache<ToolKey, Arc<McpToolResult>, AnswerBytes>>,
 }
 
 /// Where plugins come from and how they are configured.
@@ -151,6 +179,8 @@ pub struct HostOptions<'a> {
     pub cache_dir: PathBuf,
     pub plugins: &'a BTreeMap<String, PluginSettings>,
     pub site_name: String,
+    /// Bytes of read-only tool answers kept (0: none).
+    pub tool_cache_bytes: u64,
 }
 
 /// Creates the engine all plugins share: async, epoch-interruptible, pooled instances sized for
@@ -206,6 +236,7 @@ impl PluginHost {
             slots: tokio::sync::Semaphore::new(MAX_INSTANCES as usize),
             kv: Mutex::new(HashMap::new()),
             site_name,
+            tool_results: None,
         }
     }
 
@@ -253,7 +284,11 @@ impl PluginHost {
                 }
             }
         }
-        Ok(PluginHost::with(plugins, engine, options.site_name))
+        let mut host = PluginHost::with(plugins, engine, options.site_name);
+        host.tool_results = (options.tool_cache_bytes > 0).then(|| {
+            quick_cache::sync::Cache::with_weighter(1024, options.tool_cache_bytes, AnswerBytes)
+        });
+        Ok(host)
     }
 
     pub fn plugins(&self) -> &[Arc<LoadedPlugin>] {
@@ -478,6 +513,32 @@ impl PluginHost {
         out
     }
 
+    /// The MCP tool named `name` (as [`PluginHost::mcp_tools`] lists it), if any.
+    pub async fn mcp_tool(
+        &self,
+        ctx: &RequestContext,
+        base_url: &str,
+        name: &str,
+    ) -> Option<McpTool> {
+        for plugin in self
+            .plugins
+            .iter()
+            .filter(|p| p.manifest.provides.mcp_tools && ctx.plugin_enabled(p.name()))
+        {
+            let listed = plugin
+                .tools
+                .get_or_try_init(|| self.list_tools(plugin, ctx, base_url))
+                .await;
+            if let Some(tool) = listed
+                .ok()
+                .and_then(|tools| tools.iter().find(|t| t.name == name))
+            {
+                return Some(tool.clone());
+            }
+        }
+        None
+    }
+
     async fn list_tools(
         &self,
         plugin: &Arc<LoadedPlugin>,
@@ -506,19 +567,63 @@ impl PluginHost {
             .collect())
     }
 
-    /// Calls one MCP tool of a plugin, with its arguments as JSON text.
+    /// Calls one MCP tool of a plugin, with its arguments as JSON text. A tool that does not
+    /// write, of a plugin whose reads are cacheable, is answered from cache until the wiki
+    /// changes.
     pub async fn mcp_call(
         &self,
-        name: &str,
+        tool: &McpTool,
+        ctx: &RequestContext,
+        base_url: &str,
+        arguments: &str,
+    ) -> Result<McpToolResult, PluginError> {
+        let plugin = self.get(&tool.plugin)?;
+        if !ctx.plugin_enabled(&tool.plugin) {
+            return Err(PluginError::Unknown(tool.plugin.clone()));
+        }
+        let cache = self
+            .tool_results
+            .as_ref()
+            .filter(|_| !tool.writes && plugin.manifest.provides.cacheable_reads);
+        let key = cache.map(|_| ToolKey {
+            wiki: ctx.wiki.slug().to_string(),
+            version: ctx.wiki.version(),
+            viewer: ctx.viewer_key(),
+            role: ctx.role.map(|r| r.as_str()),
+            site: ctx
+                .record
+                .as_ref()
+                .map(|r| r.display_name.clone())
+                .unwrap_or_default(),
+            base_url: base_url.to_string(),
+            plugin: tool.plugin.clone(),
+            tool: tool.name.clone(),
+            arguments: arguments.to_string(),
+        });
+        if let (Some(cache), Some(key)) = (cache, &key)
+            && let Some(hit) = cache.get(key)
+        {
+            return Ok((*hit).clone());
+        }
+        let result = self
+            .call_tool(plugin, ctx, base_url, &tool.name, arguments)
+            .await?;
+        if let (Some(cache), Some(key)) = (cache, key)
+            && result.content.len() <= MAX_CACHED_TOOL_RESULT
+        {
+            cache.insert(key, Arc::new(result.clone()));
+        }
+        Ok(result)
+    }
+
+    async fn call_tool(
+        &self,
+        plugin: &Arc<LoadedPlugin>,
         ctx: &RequestContext,
         base_url: &str,
         tool: &str,
         arguments: &str,
     ) -> Result<McpToolResult, PluginError> {
-        let plugin = self.get(name)?;
-        if !ctx.plugin_enabled(name) {
-            return Err(PluginError::Unknown(name.to_string()));
-        }
         let indices = plugin
             .mcp
             .as_ref()

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use quick_cache::Weighter;
@@ -32,9 +32,13 @@ struct Key {
 
 struct Cached {
     status: StatusCode,
-    content_type: Option<HeaderValue>,
+    headers: HeaderMap,
     body: Bytes,
 }
+
+/// Responses larger than this share of the cache are not kept (one attachment must not
+/// evict a thousand pages).
+const LARGEST_SHARE: u64 = 16;
 
 #[derive(Clone)]
 struct BodyBytes;
@@ -48,6 +52,7 @@ impl Weighter<Key, Arc<Cached>> for BodyBytes {
 /// Cached responses, bounded in bytes.
 pub struct ResponseCache {
     entries: Option<Cache<Key, Arc<Cached>, BodyBytes>>,
+    largest: u64,
 }
 
 impl ResponseCache {
@@ -58,7 +63,10 @@ impl ResponseCache {
             let items = (bytes / 16384).max(16) as usize;
             Cache::with_weighter(items, bytes, BodyBytes)
         });
-        ResponseCache { entries }
+        ResponseCache {
+            entries,
+            largest: bytes / LARGEST_SHARE,
+        }
     }
 }
 
@@ -92,7 +100,9 @@ pub async fn responses(State(state): State<AppState>, request: Request, next: Ne
     if response.extensions().get::<Cacheable>().is_none() {
         return response;
     }
-    let (parts, body) = response.into_parts();
+    let (mut parts, body) = response.into_parts();
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.remove(header::TRANSFER_ENCODING);
     let body = match axum::body::to_bytes(body, usize::MAX).await {
         Ok(body) => body,
         Err(err) => {
@@ -102,9 +112,12 @@ pub async fn responses(State(state): State<AppState>, request: Request, next: Ne
     };
     let cached = Arc::new(Cached {
         status: parts.status,
-        content_type: parts.headers.get(header::CONTENT_TYPE).cloned(),
+        headers: parts.headers,
         body,
     });
+    if cached.body.len() as u64 > state.responses.largest {
+        return respond(&cached, "skip");
+    }
     entries.insert(key, cached.clone());
     respond(&cached, "miss")
 }
@@ -113,9 +126,7 @@ fn respond(cached: &Cached, outcome: &'static str) -> Response {
     let mut response = Response::new(Body::from(cached.body.clone()));
     *response.status_mut() = cached.status;
     let headers = response.headers_mut();
-    if let Some(content_type) = &cached.content_type {
-        headers.insert(header::CONTENT_TYPE, content_type.clone());
-    }
+    headers.clone_from(&cached.headers);
     headers.insert("x-holt-cache", HeaderValue::from_static(outcome));
     response
 }

@@ -114,6 +114,11 @@ async fn serve_http(
         body: body.to_vec(),
     };
     let base = base_url(&parts.headers);
+    let cacheable = parts.method == axum::http::Method::GET
+        && state
+            .plugins
+            .get(plugin)
+            .is_ok_and(|p| p.manifest.provides.cacheable_reads);
     let reply = state.plugins.http(plugin, &ctx, &base, request).await?;
     let status = StatusCode::from_u16(reply.status).map_err(|_| {
         AppError::Plugin(PluginError::Trapped {
@@ -131,6 +136,9 @@ async fn serve_http(
         if let (Ok(name), Ok(value)) = (HeaderName::try_from(name), HeaderValue::try_from(value)) {
             response.headers_mut().append(name, value);
         }
+    }
+    if cacheable && status == StatusCode::OK {
+        response.extensions_mut().insert(super::cache::Cacheable);
     }
     Ok(response)
 }

@@ -1,7 +1,9 @@
 //! A component that misbehaves on purpose. Each route tries one way to escape or exhaust the
 //! sandbox; the host must fail that request alone and serve the next one normally.
 
-use holt_plugin_sdk::{Error, Plugin, Request, Response, kv, pages, register_plugin};
+use holt_plugin_sdk::{
+    Error, Plugin, Request, Response, Tool, ToolResult, kv, pages, register_plugin,
+};
 
 struct Abuse;
 
@@ -130,6 +132,49 @@ impl Plugin for Abuse {
             None,
             "page event seen",
         );
+    }
+
+    fn list_tools(&self) -> Vec<Tool> {
+        let tool = |name: &str, description: &str| Tool {
+            name: name.into(),
+            description: description.into(),
+            input_schema: "{\"type\":\"object\",\"properties\":{}}".into(),
+            writes: false,
+        };
+        vec![
+            tool(
+                "abuse_ok",
+                "Answers 'fine' (the plugin works between misbehaviours).",
+            ),
+            tool(
+                "abuse_loop",
+                "Loops forever (the host must stop it at its deadline).",
+            ),
+            tool(
+                "abuse_panic",
+                "Panics (the host must fail this call alone).",
+            ),
+        ]
+    }
+
+    fn call_tool(&self, name: &str, _arguments: &str) -> ToolResult {
+        match name {
+            "abuse_ok" => ToolResult {
+                content: "fine".into(),
+                is_error: false,
+            },
+            "abuse_loop" => {
+                let mut n: u64 = 0;
+                loop {
+                    n = std::hint::black_box(n.wrapping_add(1));
+                }
+            }
+            "abuse_panic" => panic!("this tool panics on purpose"),
+            _ => ToolResult {
+                content: format!("unknown tool '{name}'"),
+                is_error: true,
+            },
+        }
     }
 }
 

@@ -487,17 +487,8 @@ impl PluginHost {
     /// taken by an earlier plugin is skipped, with a warning.
     pub async fn mcp_tools(&self, ctx: &RequestContext, base_url: &str) -> Vec<McpTool> {
         let mut out: Vec<McpTool> = Vec::new();
-        for plugin in self
-            .plugins
-            .iter()
-            .filter(|p| p.manifest.provides.mcp_tools && ctx.plugin_enabled(p.name()))
-        {
-            let listed = plugin
-                .tools
-                .get_or_try_init(|| self.list_tools(plugin, ctx, base_url))
-                .await;
-            let Ok(tools) = listed else { continue };
-            for tool in tools.iter() {
+        for plugin in self.tool_plugins(ctx) {
+            for tool in self.tools_of(plugin, ctx, base_url).await {
                 if let Some(first) = out.iter().find(|t| t.name == tool.name) {
                     tracing::warn!(
                         plugin = plugin.name(),
@@ -520,23 +511,41 @@ impl PluginHost {
         base_url: &str,
         name: &str,
     ) -> Option<McpTool> {
-        for plugin in self
-            .plugins
-            .iter()
-            .filter(|p| p.manifest.provides.mcp_tools && ctx.plugin_enabled(p.name()))
-        {
-            let listed = plugin
-                .tools
-                .get_or_try_init(|| self.list_tools(plugin, ctx, base_url))
-                .await;
-            if let Some(tool) = listed
-                .ok()
-                .and_then(|tools| tools.iter().find(|t| t.name == name))
+        for plugin in self.tool_plugins(ctx) {
+            if let Some(tool) = self
+                .tools_of(plugin, ctx, base_url)
+                .await
+                .iter()
+                .find(|t| t.name == name)
             {
                 return Some(tool.clone());
             }
         }
         None
+    }
+
+    /// The plugins with MCP tools that run for the request's wiki.
+    fn tool_plugins<'a>(
+        &'a self,
+        ctx: &'a RequestContext,
+    ) -> impl Iterator<Item = &'a Arc<LoadedPlugin>> + 'a {
+        self.plugins
+            .iter()
+            .filter(|p| p.manifest.provides.mcp_tools && ctx.plugin_enabled(p.name()))
+    }
+
+    /// A plugin's tools, asked for the first time they are needed (none if it fails to answer).
+    async fn tools_of<'a>(
+        &self,
+        plugin: &'a Arc<LoadedPlugin>,
+        ctx: &RequestContext,
+        base_url: &str,
+    ) -> &'a [McpTool] {
+        plugin
+            .tools
+            .get_or_try_init(|| self.list_tools(plugin, ctx, base_url))
+            .await
+            .map_or(&[], |tools| tools.as_slice())
     }
 
     async fn list_tools(

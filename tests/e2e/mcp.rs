@@ -188,6 +188,11 @@ fn the_transport_answers_every_kind_of_request_properly() {
     let reply: Value = serde_json::from_str(&unknown.body).expect("JSON-RPC");
     assert_eq!(reply["error"]["code"], -32601, "{reply}");
     assert_eq!(reply["id"], 2);
+    let message = reply["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("notes/frobnicate") && message.contains("tools/list"),
+        "{message}"
+    );
 
     let malformed = notes.platform.send_with(
         Method::POST,

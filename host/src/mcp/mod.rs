@@ -13,9 +13,9 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
-    JsonObject, ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
-    ToolAnnotations,
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, CustomRequest,
+    CustomResult, ErrorCode, Implementation, JsonObject, ListToolsResult, PaginatedRequestParams,
+    ServerCapabilities, ServerConfig, Tool, ToolAnnotations,
 };
 use rmcp::service::RequestContext as McpContext;
 use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
@@ -191,6 +191,21 @@ impl ServerHandler for WikiServer {
     ) -> Result<ListToolsResult, ErrorData> {
         let tools = self.tools().await.into_iter().map(to_rmcp).collect();
         Ok(ListToolsResult::with_all_items(tools))
+    }
+
+    async fn on_custom_request(
+        &self,
+        request: CustomRequest,
+        _context: McpContext<RoleServer>,
+    ) -> Result<CustomResult, ErrorData> {
+        Err(ErrorData::new(
+            ErrorCode::METHOD_NOT_FOUND,
+            format!(
+                "there is no method '{}' on this server; it serves tools (tools/list, tools/call)",
+                request.method
+            ),
+            None,
+        ))
     }
 
     async fn call_tool(

@@ -87,6 +87,15 @@ impl Notes {
     }
 }
 
+/// The first full revision id in a tool's answer.
+fn revision_of(result: &Value) -> String {
+    result_text(result)
+        .split(|c: char| !c.is_ascii_hexdigit())
+        .find(|word| word.len() == 40)
+        .unwrap_or_else(|| panic!("no revision in {result}"))
+        .to_string()
+}
+
 fn result_text(result: &Value) -> String {
     result["content"]
         .as_array()
@@ -265,6 +274,24 @@ fn every_write_is_a_commit_by_the_tokens_user() {
     assert!(log.contains("From an assistant"), "message: {log}");
     let revision = log.trim().rsplit('|').next().unwrap();
     assert!(result_text(&result).contains(revision), "{result}");
+    assert!(result_text(&result).contains("(created)"), "{result}");
+    // A base revision from before a note existed creates it, and says so.
+    let second = notes.call(
+        &writer,
+        "write_note",
+        json!({"path": "Second", "content": "# Second
+", "base_revision": revision}),
+    );
+    assert!(result_text(&second).contains("(created)"), "{second}");
+    let third = notes.call(
+        &writer,
+        "write_note",
+        json!({"path": "Second", "content": "# Second
+
+More.
+", "base_revision": revision_of(&second)}),
+    );
+    assert!(result_text(&third).contains("(updated)"), "{third}");
 }
 
 #[test]

@@ -55,7 +55,10 @@ pub fn write_note(args: &Args) -> Outcome {
     let content = args.required("content")?;
     let base = args.text("base_revision");
     let message = args.text("message").unwrap_or("");
+    // A base revision may name a commit from before the note existed: then this creates it.
+    let existed = base.is_some() && pages::read(path, None).is_ok();
     match pages::save(path, content, base, message) {
+        Ok(revision) if base.is_some() && !existed => Ok(saved(path, &revision, "created")),
         Ok(revision) => Ok(saved(path, &revision, outcome(base, &revision))),
         Err(Error::Conflict(c)) if base.is_none() => Err(match c.current_revision {
             Some(current) => format!(

@@ -50,6 +50,8 @@ ensure_packages() {
         python3) missing+=(python3 python3-venv) ;;
         *) missing+=("$tool") ;;
       esac
+    elif [ "$tool" = python3 ] && ! python3 -c 'import ensurepip, venv' 2>/dev/null; then
+      missing+=(python3-venv)   # Debian ships venv's pip bootstrap separately
     fi
   done
   [ ${#missing[@]} -eq 0 ] && return 0

@@ -137,14 +137,16 @@ fn python_client(notes: &Notes, mode: &str) -> String {
 fn the_python_sdk_works_through_server_discover() {
     let notes = Notes::start();
     let out = python_client(&notes, "discover");
-    assert!(out.contains("ok"), "{out}");
+    assert!(out.contains("handshake: server/discover"), "{out}");
+    assert!(out.contains("all checks passed (discover)"), "{out}");
 }
 
 #[test]
 fn the_python_sdk_works_through_initialize() {
     let notes = Notes::start();
     let out = python_client(&notes, "initialize");
-    assert!(out.contains("ok"), "{out}");
+    assert!(out.contains("handshake: initialize"), "{out}");
+    assert!(out.contains("all checks passed (initialize)"), "{out}");
 }
 
 #[test]

@@ -101,9 +101,9 @@ fn never_sessions() -> Arc<NeverSessionManager> {
     SESSIONS.get_or_init(Default::default).clone()
 }
 
-/// Why the request may not use the MCP server, if it may not. On a platform a wiki token is required (a missing
-/// one is a 401 challenge, so clients know to ask for one); a single wiki without accounts
-/// lets in whoever its anonymous access allows.
+/// Why the request may not use the MCP server, if it may not. On a platform a wiki token is
+/// required (a missing one is a 401 challenge, so clients know to ask for one); a single wiki
+/// without accounts lets in whoever its anonymous access allows.
 fn refusal(ctx: &RequestContext) -> Option<Response> {
     let hosted = ctx.record.is_some();
     if hosted && !matches!(ctx.credential, Credential::Token(_)) {

@@ -373,10 +373,7 @@ impl PluginHost {
         plugin.stats.calls.fetch_add(1, Ordering::Relaxed);
         let kv = self.kv_for(ctx)?;
         let mut data = PluginState::new(ctx.clone(), plugin.clone(), kv, base_url.to_string());
-        data.site_name = ctx
-            .record
-            .as_ref()
-            .map_or_else(|| self.site_name.clone(), |r| r.display_name.clone());
+        data.site_name = ctx.display_name(&self.site_name).to_string();
         let mut store = Store::new(&self.engine, data);
         store.limiter(|state| &mut state.limiter);
         let ticks = plugin
@@ -599,11 +596,7 @@ impl PluginHost {
             version: ctx.wiki.version(),
             viewer: ctx.viewer_key(),
             role: ctx.role.map(|r| r.as_str()),
-            site: ctx
-                .record
-                .as_ref()
-                .map(|r| r.display_name.clone())
-                .unwrap_or_default(),
+            site: ctx.display_name(&self.site_name).to_string(),
             base_url: base_url.to_string(),
             plugin: tool.plugin.clone(),
             tool: tool.name.clone(),

@@ -213,6 +213,11 @@ impl RequestContext {
         }
     }
 
+    /// The wiki's display name: the platform's record of it, or `default` for a single wiki.
+    pub fn display_name<'a>(&'a self, default: &'a str) -> &'a str {
+        self.record.as_ref().map_or(default, |r| &r.display_name)
+    }
+
     /// Whether a plugin runs for this wiki.
     pub fn plugin_enabled(&self, plugin: &str) -> bool {
         !self.disabled_plugins.iter().any(|p| p == plugin)

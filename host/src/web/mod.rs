@@ -321,10 +321,7 @@ pub struct Site {
 impl AppState {
     /// The wiki's display name.
     pub fn site_name(&self, ctx: &RequestContext) -> String {
-        ctx.record.as_ref().map_or_else(
-            || self.settings.wiki.name.clone(),
-            |r| r.display_name.clone(),
-        )
+        ctx.display_name(&self.settings.wiki.name).to_string()
     }
 
     fn site(&self, ctx: &RequestContext) -> Site {

@@ -68,8 +68,7 @@ pub async fn http(
                 s if s.is_server_error() => "internal",
                 _ => "bad_request",
             };
-            let body = serde_json::json!({"error": {"code": code, "message": message}});
-            (status, axum::Json(body)).into_response()
+            super::api::ApiError::new(status, code, message).into_response()
         }
         Err(err) => err.into_response(),
     }

@@ -85,9 +85,8 @@ pub async fn writes(State(state): State<AppState>, request: Request, next: Next)
         Err(wait) => {
             let message = format!("Too many changes in a short time; try again in {wait} seconds.");
             let mut response = if api {
-                let body =
-                    serde_json::json!({"error": {"code": "rate_limited", "message": message}});
-                (StatusCode::TOO_MANY_REQUESTS, axum::Json(body)).into_response()
+                super::api::ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message)
+                    .into_response()
             } else {
                 (StatusCode::TOO_MANY_REQUESTS, format!("{message}\n")).into_response()
             };

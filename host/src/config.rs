@@ -32,6 +32,7 @@ pub struct Settings {
     pub limits: LimitSettings,
     pub cache: CacheSettings,
     pub platform: PlatformSettings,
+    pub atproto: AtprotoSettings,
     /// Where plugin folders live (`<plugin_dir>/<name>/plugin.toml`). Default: `plugins/`
     /// beside the folder of the `holt` executable (so a cargo build finds `target/plugins`).
     pub plugin_dir: Option<PathBuf>,
@@ -81,6 +82,33 @@ impl Default for PlatformSettings {
             session_days: 30,
             dev_sign_in: true,
             demo: true,
+        }
+    }
+}
+
+/// Signing in with ATProto (Bluesky) accounts, in platform mode.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AtprotoSettings {
+    /// The PLC directory that resolves `did:plc` identities.
+    pub plc_url: String,
+    /// Resolve handles by asking this service (`com.atproto.identity.resolveHandle`) instead
+    /// of DNS and `https://<handle>/.well-known/atproto-did` (for a private network or tests).
+    pub handle_resolver: Option<String>,
+    /// Reach PDSs, authorization servers and the PLC directory over plain http, and on
+    /// private addresses (tests with local peers only; never in production).
+    pub allow_http: bool,
+    /// The product name shown to people on their PDS's consent screen.
+    pub client_name: String,
+}
+
+impl Default for AtprotoSettings {
+    fn default() -> Self {
+        AtprotoSettings {
+            plc_url: "https://plc.directory".into(),
+            handle_resolver: None,
+            allow_http: false,
+            client_name: "Holt".into(),
         }
     }
 }
@@ -189,6 +217,7 @@ impl Default for Settings {
             limits: LimitSettings::default(),
             cache: CacheSettings::default(),
             platform: PlatformSettings::default(),
+            atproto: AtprotoSettings::default(),
             plugin_dir: None,
             plugins: default_plugins(),
             theme_dir: None,

@@ -2,6 +2,7 @@
 //!
 //! Modules depend downward only: `web` → `tenancy`/`wiki` → `render`/`index` → `store` → `db`.
 
+pub mod atproto;
 pub mod auth;
 pub mod cli;
 pub mod config;
@@ -9,6 +10,7 @@ pub mod db;
 pub mod import;
 pub mod index;
 pub mod mcp;
+pub mod oauth;
 pub mod platform;
 pub mod plugins;
 pub mod render;

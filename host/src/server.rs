@@ -354,7 +354,28 @@ pub async fn launch(
         };
         println!("holt: open {} to sign in and make wikis{demo}", urls.apex());
     }
+    let (signin, oauth) = match (resolver.platform(), resolver.keys()) {
+        (Some(platform), Some(keys)) => {
+            let urls = resolver.urls();
+            let signin = crate::atproto::AtprotoSignIn::new(
+                &settings.atproto,
+                &urls.apex(),
+                &settings.data_dir.join("keys"),
+                platform.clone(),
+            )
+            .map_err(|e| LaunchError::Platform(e.to_string()))?;
+            let oauth = crate::oauth::AuthorizationServer::new(
+                platform.clone(),
+                keys.clone(),
+                urls.clone(),
+            );
+            (Some(Arc::new(signin)), Some(Arc::new(oauth)))
+        }
+        _ => (None, None),
+    };
     let state = AppState {
+        signin,
+        oauth,
         resolver,
         theme: Arc::new(theme),
         responses: Arc::new(ResponseCache::new(settings.cache.response_bytes)),

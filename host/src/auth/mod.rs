@@ -48,6 +48,34 @@ pub struct Claims {
     pub wiki: Option<String>,
 }
 
+/// What an OAuth access token says: who, for which wiki's MCP endpoint, with what scope,
+/// under which grant (revoking the grant ends the token before it expires).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessClaims {
+    pub sub: String,
+    pub aud: String,
+    pub iss: String,
+    pub iat: i64,
+    pub exp: i64,
+    pub jti: String,
+    pub wiki: String,
+    pub scope: String,
+    pub client_id: String,
+    pub gid: i64,
+}
+
+/// What an access token is issued for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessGrant {
+    pub grant_id: i64,
+    pub user: i64,
+    pub wiki: String,
+    /// The wiki's MCP URL, the token's audience.
+    pub resource: String,
+    pub scope: String,
+    pub client_id: String,
+}
+
 /// The key pair that signs and verifies platform sessions.
 pub struct SessionKeys {
     encoding: EncodingKey,
@@ -147,6 +175,53 @@ impl SessionKeys {
         Ok(claims)
     }
 
+    /// An OAuth access token for the MCP endpoint of one wiki (its `aud`).
+    pub fn issue_access(&self, grant: &AccessGrant, seconds: i64) -> String {
+        let now = jiff::Timestamp::now().as_second();
+        let claims = AccessClaims {
+            sub: grant.user.to_string(),
+            aud: grant.resource.clone(),
+            iss: self.issuer.clone(),
+            iat: now,
+            exp: now + seconds,
+            jti: random_id(),
+            wiki: grant.wiki.clone(),
+            scope: grant.scope.clone(),
+            client_id: grant.client_id.clone(),
+            gid: grant.grant_id,
+        };
+        let mut header = Header::new(Algorithm::RS256);
+        header.typ = Some("at+jwt".into());
+        jsonwebtoken::encode(&header, &claims, &self.encoding).unwrap_or_default()
+    }
+
+    /// Checks an OAuth access token presented to `resource` (RS256 only, this issuer, this
+    /// audience, not expired). Whether its grant still stands is the caller's to check.
+    pub fn verify_access(&self, jwt: &str, resource: &str) -> Result<AccessClaims, AuthError> {
+        let mut validation = Validation::new(Algorithm::RS256);
+        validation.algorithms = vec![Algorithm::RS256];
+        validation.set_audience(&[resource]);
+        validation.set_issuer(&[self.issuer.as_str()]);
+        validation.set_required_spec_claims(&["exp", "aud", "iss", "sub"]);
+        validation.leeway = 0;
+        jsonwebtoken::decode::<AccessClaims>(jwt, &self.decoding, &validation)
+            .map(|data| data.claims)
+            .map_err(|e| AuthError::Invalid(e.to_string()))
+    }
+
+    /// The claims of an access token signed here, whatever its audience and even if expired
+    /// (revocation accepts any token Holt issued).
+    pub fn peek_access(&self, jwt: &str) -> Option<AccessClaims> {
+        let mut validation = Validation::new(Algorithm::RS256);
+        validation.algorithms = vec![Algorithm::RS256];
+        validation.validate_aud = false;
+        validation.validate_exp = false;
+        validation.set_issuer(&[self.issuer.as_str()]);
+        jsonwebtoken::decode::<AccessClaims>(jwt, &self.decoding, &validation)
+            .ok()
+            .map(|data| data.claims)
+    }
+
     fn check(&self, jwt: &str, audience: &str) -> Result<Claims, AuthError> {
         let mut validation = Validation::new(Algorithm::RS256);
         validation.algorithms = vec![Algorithm::RS256];
@@ -159,7 +234,7 @@ impl SessionKeys {
     }
 }
 
-fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
@@ -185,6 +260,11 @@ pub fn random_bytes<const N: usize>() -> [u8; N] {
 /// A random identifier (sessions, OAuth state), URL-safe.
 pub fn random_id() -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random_bytes::<18>())
+}
+
+/// A random secret (OAuth codes and refresh tokens): 256 bits, URL-safe.
+pub fn random_secret() -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random_bytes::<32>())
 }
 
 /// A new wiki token: 256 random bits, shown once to its owner.

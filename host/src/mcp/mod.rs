@@ -23,7 +23,7 @@ use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, Stream
 use rmcp::{ErrorData, RoleServer, ServerHandler};
 
 use crate::plugins::{McpTool, PluginError, PluginHost};
-use crate::tenancy::{Credential, RequestContext};
+use crate::tenancy::RequestContext;
 use crate::web::{AppState, RateLimiter};
 
 /// Where a wiki's MCP server is served.
@@ -36,7 +36,7 @@ pub async fn serve(
     request: Request,
 ) -> Response {
     if let Some(refusal) = refusal(&ctx) {
-        return refusal;
+        return crate::web::answered_early(request, refusal).await;
     }
     let body_limit = state.settings.limits.max_attachment_bytes as usize * 4 / 3 + (1 << 20);
     let request = match parsed(request, body_limit).await {
@@ -101,25 +101,28 @@ fn never_sessions() -> Arc<NeverSessionManager> {
     SESSIONS.get_or_init(Default::default).clone()
 }
 
-/// Why the request may not use the MCP server, if it may not. On a platform a wiki token is
-/// required (a missing one is a 401 challenge, so clients know to ask for one); a single wiki
-/// without accounts lets in whoever its anonymous access allows.
+/// Why the request may not use the MCP server, if it may not. On a platform a wiki token or
+/// an OAuth access token is required (a missing one is a 401 challenge naming the resource
+/// metadata, where clients start the OAuth flow); a single wiki without accounts lets in
+/// whoever its anonymous access allows.
 fn refusal(ctx: &RequestContext) -> Option<Response> {
     let hosted = ctx.record.is_some();
-    if hosted && !matches!(ctx.credential, Credential::Token(_)) {
+    if hosted && !ctx.credential.is_bearer() {
         let mut response = (
             StatusCode::UNAUTHORIZED,
             format!(
-                "This MCP server needs a wiki token. Make one in the wiki's admin panel \
-                 ({}/-/admin) and send it as `Authorization: Bearer <token>`.\n",
+                "This MCP server needs authorization: connect with OAuth (an MCP client does \
+                 this by itself), or make a wiki token in the wiki's admin panel ({}/-/admin) \
+                 and send it as `Authorization: Bearer <token>`.\n",
                 ctx.url
             ),
         )
             .into_response();
-        response.headers_mut().insert(
-            header::WWW_AUTHENTICATE,
-            HeaderValue::from_static("Bearer realm=\"Holt\""),
-        );
+        if let Ok(value) = HeaderValue::from_str(&challenge(&ctx.url, None)) {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, value);
+        }
         return Some(response);
     }
     if !ctx.permissions.read {
@@ -131,6 +134,25 @@ fn refusal(ctx: &RequestContext) -> Option<Response> {
         return Some((StatusCode::FORBIDDEN, message).into_response());
     }
     None
+}
+
+/// The `WWW-Authenticate` challenge of wiki `wiki_url`'s MCP endpoint (RFC 9728 §5.1),
+/// with the error of a bad token if there was one.
+pub fn challenge(wiki_url: &str, error: Option<&str>) -> String {
+    let mut value = format!(
+        "Bearer realm=\"Holt\", resource_metadata=\"{wiki_url}{}\", scope=\"read write\"",
+        crate::oauth::RESOURCE_METADATA_PATH
+    );
+    if let Some(description) = error {
+        let description: String = description
+            .chars()
+            .filter(|c| *c != '"' && *c != '\\' && !c.is_control())
+            .collect();
+        value.push_str(&format!(
+            ", error=\"invalid_token\", error_description=\"{description}\""
+        ));
+    }
+    value
 }
 
 /// The Host names the transport accepts (it refuses others, against DNS rebinding): the wiki's

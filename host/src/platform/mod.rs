@@ -4,8 +4,11 @@
 //! applied at start, `synchronous = FULL` (an acknowledged account change survives a power
 //! loss). All SQL about the platform lives here.
 
+mod oauth;
 mod schema;
 pub mod slug;
+
+pub use oauth::{Grant, OAuthClient, RedeemedCode, Refused};
 
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
@@ -175,14 +178,22 @@ impl Platform {
                 "a user needs a DID and a handle".into(),
             ));
         }
-        let conn = self.writer();
-        conn.execute(
+        let mut conn = self.writer();
+        let tx = conn.transaction()?;
+        // Handles move between accounts; the one that just proved it holds the handle wins.
+        tx.execute(
+            "UPDATE users SET handle = did WHERE handle = ?1 AND did != ?2",
+            params![handle, did],
+        )?;
+        tx.execute(
             "INSERT INTO users (did, handle, display_name, created) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (did) DO UPDATE SET handle = excluded.handle, display_name = excluded.display_name",
             params![did, handle, display_name, now()],
         )
         .map_err(|e| taken(e, handle))?;
-        Ok(conn.query_row(&format!("{USER} WHERE did = ?1"), [did], user_row)?)
+        let user = tx.query_row(&format!("{USER} WHERE did = ?1"), [did], user_row)?;
+        tx.commit()?;
+        Ok(user)
     }
 
     /// Sets the username a user chose (refused if reserved or taken).
@@ -701,7 +712,7 @@ fn taken(err: rusqlite::Error, name: &str) -> PlatformError {
     }
 }
 
-fn now() -> i64 {
+pub(crate) fn now() -> i64 {
     jiff::Timestamp::now().as_second()
 }
 

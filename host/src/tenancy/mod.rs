@@ -51,6 +51,16 @@ pub enum Credential {
     Session,
     /// A wiki token (for scripts, git and AI assistants).
     Token(Scope),
+    /// An access token from the MCP authorization server: its audience is the wiki's MCP
+    /// endpoint, so it is accepted there only.
+    OAuth(Scope),
+}
+
+impl Credential {
+    /// Whether the request carries a bearer credential (a wiki or OAuth token).
+    pub fn is_bearer(self) -> bool {
+        matches!(self, Credential::Token(_) | Credential::OAuth(_))
+    }
 }
 
 /// Something a request may want to do on a wiki.
@@ -367,6 +377,31 @@ impl TenantResolver {
             other => ResolveError::Internal(other.to_string()),
         })?;
         let (principal, role, permissions, credential) = match presented_token(headers) {
+            Some(token) if !is_wiki_token(&token) && token.split('.').count() == 3 => {
+                let resource = format!("{}{}", self.urls.wiki(&record.slug), crate::mcp::PATH);
+                let (user, scopes) =
+                    crate::oauth::verify_access(platform, keys, &record, &resource, &token)
+                        .map_err(ResolveError::BadToken)?;
+                let scope = if scopes.iter().any(|s| s == "write") {
+                    Scope::Write
+                } else if scopes.iter().any(|s| s == "read") {
+                    Scope::Read
+                } else {
+                    return Err(ResolveError::BadToken(
+                        "the access token grants no scope".into(),
+                    ));
+                };
+                let role = platform
+                    .role(&record, user.id)
+                    .map_err(|e| ResolveError::Internal(e.to_string()))?;
+                let permissions = token_permissions(Permissions::of(role, record.public), scope);
+                (
+                    Principal::of(&user),
+                    role,
+                    permissions,
+                    Credential::OAuth(scope),
+                )
+            }
             Some(token) => {
                 let grant = platform
                     .token(&auth::token_hash(&token))
@@ -390,14 +425,8 @@ impl TenantResolver {
                     let role = platform
                         .role(&record, grant.user.id)
                         .map_err(|e| ResolveError::Internal(e.to_string()))?;
-                    let mut permissions = Permissions::of(role, record.public);
-                    permissions.admin = false;
-                    if grant.scope == Scope::Read {
-                        permissions = Permissions {
-                            read: permissions.read,
-                            ..Permissions::NONE
-                        };
-                    }
+                    let permissions =
+                        token_permissions(Permissions::of(role, record.public), grant.scope);
                     (principal, role, permissions, Credential::Token(grant.scope))
                 }
             }
@@ -507,6 +536,20 @@ fn single_context(wiki: &Arc<Wiki>, anonymous: AnonymousAccess, urls: &Urls) -> 
         disabled_plugins: Vec::new().into(),
         url: urls.apex(),
     }
+}
+
+/// What a token of `scope` may do, given what its user may: never administer; a read
+/// token only reads.
+fn token_permissions(of_user: Permissions, scope: Scope) -> Permissions {
+    let mut permissions = of_user;
+    permissions.admin = false;
+    if scope == Scope::Read {
+        permissions = Permissions {
+            read: permissions.read,
+            ..Permissions::NONE
+        };
+    }
+    permissions
 }
 
 /// A wiki token presented as `Authorization: Bearer <token>` or as the password of basic auth.

@@ -34,12 +34,13 @@ pub fn safe_return(state: &AppState, target: Option<&str>) -> Option<String> {
 }
 
 #[derive(Serialize)]
-struct ApexPage {
+pub(super) struct ApexPage {
     assets: String,
     apex: String,
     user: Option<crate::platform::User>,
     wikis: Vec<WikiLink>,
     dev_sign_in: bool,
+    atproto_sign_in: bool,
     return_to: String,
     error: Option<String>,
 }
@@ -53,7 +54,7 @@ struct WikiLink {
     public: bool,
 }
 
-fn page(
+pub(super) fn page(
     state: &AppState,
     ctx: &ApexContext,
     return_to: Option<String>,
@@ -84,12 +85,13 @@ fn page(
         user: ctx.user.clone(),
         wikis,
         dev_sign_in: dev_sign_in_allowed(state),
+        atproto_sign_in: state.signin.is_some(),
         return_to: return_to.unwrap_or_default(),
         error,
     })
 }
 
-fn render(
+pub(super) fn render(
     state: &AppState,
     status: StatusCode,
     template: &str,
@@ -132,7 +134,7 @@ pub async fn login_form(
 }
 
 /// The development sign-in is only ever offered on a loopback address.
-fn dev_sign_in_allowed(state: &AppState) -> bool {
+pub(super) fn dev_sign_in_allowed(state: &AppState) -> bool {
     state.settings.platform.dev_sign_in && is_loopback(&state.listen)
 }
 

@@ -10,9 +10,11 @@ mod attachments;
 mod cache;
 mod error;
 mod git;
+mod oauth;
 mod pages;
 mod plugins;
 mod rate;
+mod signin;
 mod theme;
 mod wide;
 
@@ -39,7 +41,9 @@ pub use rate::RateLimiter;
 pub use theme::{Theme, ThemeError};
 
 use crate::config::Settings;
-use crate::tenancy::{ApexContext, RequestContext, ResolveError, Resolved, TenantResolver};
+use crate::tenancy::{
+    ApexContext, Credential, HostKind, RequestContext, ResolveError, Resolved, TenantResolver,
+};
 
 /// State shared by every handler.
 #[derive(Clone)]
@@ -52,6 +56,10 @@ pub struct AppState {
     pub rate: Arc<RateLimiter>,
     /// The address Holt listens on (the development sign-in needs it to be loopback).
     pub listen: SocketAddr,
+    /// Signing in with ATProto (platform mode).
+    pub signin: Option<Arc<crate::atproto::AtprotoSignIn>>,
+    /// The MCP OAuth authorization server (platform mode).
+    pub oauth: Option<Arc<crate::oauth::AuthorizationServer>>,
 }
 
 impl FromRequestParts<AppState> for RequestContext {
@@ -86,6 +94,17 @@ pub fn app(state: AppState) -> Router {
         let (state, wiki, apex) = (state.clone(), wiki.clone(), apex.clone());
         async move {
             let response = match state.resolver.resolve(request.headers()) {
+                Ok(Resolved::Wiki(ctx))
+                    if matches!(ctx.credential, Credential::OAuth(_))
+                        && request.uri().path() != crate::mcp::PATH =>
+                {
+                    // An access token's audience is the MCP endpoint; nothing else takes it.
+                    let refused = bad_token(
+                        Some(&ctx.url),
+                        "this access token is for the wiki's MCP endpoint only",
+                    );
+                    answered_early(request, refused).await
+                }
                 Ok(Resolved::Wiki(ctx)) => {
                     request.extensions_mut().insert(ctx);
                     wiki.oneshot(request).await.into_response()
@@ -94,7 +113,10 @@ pub fn app(state: AppState) -> Router {
                     request.extensions_mut().insert(ctx);
                     apex.oneshot(request).await.into_response()
                 }
-                Err(err) => unresolved(&state, err),
+                Err(err) => {
+                    let refused = unresolved(&state, request.headers(), err);
+                    answered_early(request, refused).await
+                }
             };
             Ok::<_, Infallible>(response)
         }
@@ -121,8 +143,30 @@ pub fn app(state: AppState) -> Router {
         .layer(TraceLayer::new_for_http())
 }
 
+/// Finishes `response` to a request whose body was not read. A small body is read and
+/// dropped, so the connection stays usable; a larger one ends the connection after the
+/// answer (`Connection: close`), so no client reuses a connection the server will drop.
+pub async fn answered_early(request: Request, mut response: Response) -> Response {
+    const DRAIN: usize = 64 * 1024;
+    let has_body = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .is_some_and(|v| v.as_bytes() != b"0")
+        || request.headers().contains_key(header::TRANSFER_ENCODING);
+    if has_body
+        && axum::body::to_bytes(request.into_body(), DRAIN)
+            .await
+            .is_err()
+    {
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
+}
+
 /// The answer to a request that names no known site, or presents a bad credential.
-fn unresolved(state: &AppState, err: ResolveError) -> Response {
+fn unresolved(state: &AppState, headers: &axum::http::HeaderMap, err: ResolveError) -> Response {
     match err {
         ResolveError::UnknownHost(_) => AppError::NotFound(err.to_string()).into_response(),
         ResolveError::NoSuchWiki(slug) => {
@@ -134,20 +178,38 @@ fn unresolved(state: &AppState, err: ResolveError) -> Response {
             (StatusCode::NOT_FOUND, Html(body)).into_response()
         }
         ResolveError::BadToken(message) => {
-            let mut response = (StatusCode::UNAUTHORIZED, format!("{message}\n")).into_response();
-            let headers = response.headers_mut();
-            headers.append(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Bearer error=\"invalid_token\""),
-            );
-            headers.append(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Basic realm=\"Holt\""),
-            );
-            response
+            let urls = state.resolver.urls();
+            let host = headers
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .unwrap_or_default();
+            let wiki_url = match urls.classify(host) {
+                HostKind::Wiki(slug) => Some(urls.wiki(&slug)),
+                _ => None,
+            };
+            bad_token(wiki_url.as_deref(), &message)
         }
         ResolveError::Internal(message) => AppError::Internal(message).into_response(),
     }
+}
+
+/// `401` for a credential that is not valid here, with the challenges a client can act on:
+/// the MCP endpoint's OAuth resource metadata, and basic auth for git.
+fn bad_token(wiki_url: Option<&str>, message: &str) -> Response {
+    let mut response = (StatusCode::UNAUTHORIZED, format!("{message}\n")).into_response();
+    let headers = response.headers_mut();
+    let bearer = match wiki_url {
+        Some(url) => crate::mcp::challenge(url, Some(message)),
+        None => "Bearer error=\"invalid_token\"".to_string(),
+    };
+    if let Ok(value) = HeaderValue::from_str(&bearer) {
+        headers.append(header::WWW_AUTHENTICATE, value);
+    }
+    headers.append(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Basic realm=\"Holt\""),
+    );
+    response
 }
 
 /// Every route of a wiki's host.
@@ -170,6 +232,18 @@ fn wiki_routes(state: &AppState) -> Router<AppState> {
         .route("/-/orphans", get(wide::orphans))
         .route("/-/plugins", get(plugins::status))
         .route("/-/login", get(apex::wiki_login))
+        .route(
+            crate::oauth::RESOURCE_METADATA_PATH,
+            get(oauth::resource_metadata).options(oauth::preflight),
+        )
+        .route(
+            &format!(
+                "{}{}",
+                crate::oauth::RESOURCE_METADATA_PATH,
+                crate::mcp::PATH
+            ),
+            get(oauth::resource_metadata).options(oauth::preflight),
+        )
         .route("/-/session", get(apex::wiki_session))
         .route("/-/admin", get(admin::panel))
         .route("/-/admin/{action}", post(admin::act))
@@ -198,9 +272,38 @@ fn apex_routes(state: &AppState) -> Router<AppState> {
         .route("/", get(apex::home))
         .route("/-/healthz", get(|| async { "ok\n" }))
         .route("/-/static/{file}", get(theme::static_file))
-        .route("/auth/login", get(apex::login_form))
+        .route("/auth/login", get(apex::login_form).post(signin::begin))
+        .route(crate::atproto::CALLBACK_PATH, get(signin::callback))
+        .route(
+            crate::atproto::CLIENT_METADATA_PATH,
+            get(signin::client_metadata),
+        )
+        .route(crate::atproto::JWKS_PATH, get(signin::jwks))
+        .route(
+            "/auth/welcome",
+            get(signin::welcome_form).post(signin::welcome),
+        )
         .route("/auth/dev", post(apex::dev_sign_in))
         .route("/auth/logout", post(apex::sign_out))
+        .route("/auth/logout-everywhere", post(signin::sign_out_everywhere))
+        .route("/account", get(signin::account))
+        .route(
+            "/.well-known/oauth-authorization-server",
+            get(oauth::server_metadata).options(oauth::preflight),
+        )
+        .route(
+            "/oauth/register",
+            post(oauth::register).options(oauth::preflight),
+        )
+        .route(
+            "/oauth/authorize",
+            get(oauth::authorize).post(oauth::decide),
+        )
+        .route("/oauth/token", post(oauth::token).options(oauth::preflight))
+        .route(
+            "/oauth/revoke",
+            post(oauth::revoke).options(oauth::preflight),
+        )
         .route("/api/me", get(api::me))
         .route("/api/wikis", get(api::list_wikis).post(api::create_wiki))
         .route(
@@ -253,7 +356,13 @@ async fn same_origin_writes(request: Request, next: Next) -> Response {
         *request.method(),
         Method::GET | Method::HEAD | Method::OPTIONS
     );
-    if !safe && !is_same_origin(request.headers()) {
+    // The OAuth endpoints MCP clients call take no cookie, so no cross-site request can
+    // borrow a session there; browser-based clients call them from other origins.
+    let cookieless = matches!(
+        request.uri().path(),
+        "/oauth/token" | "/oauth/register" | "/oauth/revoke"
+    );
+    if !safe && !cookieless && !is_same_origin(request.headers()) {
         return (
             StatusCode::FORBIDDEN,
             Html(error::error_page(

@@ -46,6 +46,9 @@ const TEMPLATES: &[(&str, &str)] = theme_files!(
     "templates/admin.html",
     "templates/apex.html",
     "templates/login.html",
+    "templates/welcome.html",
+    "templates/consent.html",
+    "templates/account.html",
     "templates/feed.atom",
 );
 

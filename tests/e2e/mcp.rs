@@ -332,7 +332,7 @@ fn tools_come_from_every_plugin_and_a_misbehaving_one_fails_alone() {
         "plugin_dir = {:?}\n[wiki]\nanonymous = \"write\"\n[plugins.abuse]\ngrants = [\"pages:read\", \"pages:write\"]\ntimeout_ms = 500\n",
         built_plugins().display().to_string()
     ));
-    let client = reqwest::blocking::Client::new();
+    let client = crate::util::http_client().build().expect("client");
     let rpc = |body: Value| -> Value {
         let resp = client
             .post(server.url("/mcp"))

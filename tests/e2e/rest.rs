@@ -6,7 +6,6 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use reqwest::Method;
-use reqwest::blocking::Client;
 use serde_json::{Value, json};
 
 use crate::hosts::{Platform, Send, Who};
@@ -82,7 +81,7 @@ impl Api {
         let Who::Token(token) = &self.token else {
             unreachable!("the token is a token")
         };
-        let client = Client::builder()
+        let client = crate::util::http_client()
             .timeout(Duration::from_secs(60))
             .build()
             .expect("client");

@@ -79,10 +79,16 @@ impl Server {
 
     /// Starts a server on `dir` with extra environment variables.
     pub fn start_with(dir: tempfile::TempDir, env: &[(&str, &str)]) -> Server {
+        Server::start_listening(dir, env, "127.0.0.1:0")
+    }
+
+    /// Starts a server on `dir` listening on `listen` (a port picked before it starts, for
+    /// peers that must know it in advance).
+    pub fn start_listening(dir: tempfile::TempDir, env: &[(&str, &str)], listen: &str) -> Server {
         let log = std::fs::File::create(dir.path().join("server.log")).expect("log file");
         let mut command = Command::new(holt_bin());
         command
-            .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+            .args(["serve", "--listen", listen, "--data"])
             .arg(dir.path().join("data"))
             .current_dir(dir.path())
             .env("HOLT_LOG", "holt=debug,tower_http=debug")
@@ -116,7 +122,7 @@ impl Server {
                 panic!("holt {what}; log:\n{log}");
             }
         };
-        let client = Client::builder()
+        let client = http_client()
             .redirect(Policy::none())
             .timeout(Duration::from_secs(60))
             .build()
@@ -127,6 +133,15 @@ impl Server {
             dir,
             client,
         }
+    }
+
+    /// The port Holt listens on.
+    pub fn port(&self) -> u16 {
+        self.base
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("port in base URL")
     }
 
     pub fn data(&self) -> PathBuf {
@@ -387,4 +402,22 @@ pub fn raw_exchange(addr: &str, request: &str) -> (u16, String) {
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
     (status, response)
+}
+
+/// A loopback port free right now (for a server that must be named before it starts).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// A blocking HTTP client builder. Holt's own reqwest has rustls without a default crypto
+/// provider (it installs ring at start), and features unify, so tests install it too.
+pub fn http_client() -> reqwest::blocking::ClientBuilder {
+    static PROVIDER: std::sync::Once = std::sync::Once::new();
+    PROVIDER.call_once(|| {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+    Client::builder()
 }

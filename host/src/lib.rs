@@ -14,6 +14,7 @@ pub mod oauth;
 pub mod platform;
 pub mod plugins;
 pub mod render;
+pub mod semantic;
 pub mod server;
 pub mod store;
 pub mod tenancy;

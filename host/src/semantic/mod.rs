@@ -1,0 +1,114 @@
+//! Semantic search: pages cut into passages (`chunk`), passages embedded as vectors
+//! (`Embedder`), and an exact nearest-neighbour index per wiki (`vectors`).
+//!
+//! The real embedder (all-MiniLM-L6-v2, see `tools/model/`) comes with the rest of issue 7;
+//! the pieces here are independent of it.
+
+pub mod chunk;
+pub mod vectors;
+
+/// Turns passages into L2-normalised vectors of one dimension; the real model and the test
+/// fake share this, so the index and the queue never know which runs.
+pub trait Embedder: Send + Sync {
+    /// The length of every vector.
+    fn dim(&self) -> usize;
+    /// One vector per text, in order.
+    fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError>;
+}
+
+/// Why texts could not be embedded.
+#[derive(Debug, thiserror::Error)]
+#[error("embedding: {0}")]
+pub struct EmbedError(pub String);
+
+/// A FAKE embedder for tests: hashes each lower-cased word (and each pair of adjacent words)
+/// into a bucket of a fixed-size vector, then normalises. Texts sharing words come out near
+/// each other; it knows nothing of meaning, which is what the real model is for.
+pub struct HashingEmbedder {
+    dim: usize,
+}
+
+impl HashingEmbedder {
+    pub fn new(dim: usize) -> Self {
+        HashingEmbedder { dim: dim.max(1) }
+    }
+
+    fn bucket(&self, token: &str) -> (usize, f32) {
+        // FNV-1a: stable across runs and platforms.
+        let hash = token.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        });
+        let sign = if hash >> 63 == 0 { 1.0 } else { -1.0 };
+        ((hash % self.dim as u64) as usize, sign)
+    }
+}
+
+impl Embedder for HashingEmbedder {
+    fn dim(&self) -> usize {
+        self.dim
+    }
+
+    fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
+        Ok(texts
+            .iter()
+            .map(|text| {
+                let words: Vec<String> = text
+                    .split(|c: char| !c.is_alphanumeric())
+                    .filter(|w| !w.is_empty())
+                    .map(str::to_lowercase)
+                    .collect();
+                let mut vector = vec![0.0f32; self.dim];
+                for word in &words {
+                    let (i, sign) = self.bucket(word);
+                    vector[i] += sign;
+                }
+                for pair in words.windows(2) {
+                    let (i, sign) = self.bucket(&format!("{} {}", pair[0], pair[1]));
+                    vector[i] += 0.5 * sign;
+                }
+                normalise(&mut vector);
+                vector
+            })
+            .collect())
+    }
+}
+
+/// Scales `vector` to length 1 (a zero vector stays zero).
+pub fn normalise(vector: &mut [f32]) {
+    let norm = vector.iter().map(|x| x * x).sum::<f32>().sqrt();
+    if norm > 0.0 {
+        vector.iter_mut().for_each(|x| *x /= norm);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cosine(a: &[f32], b: &[f32]) -> f32 {
+        a.iter().zip(b).map(|(x, y)| x * y).sum()
+    }
+
+    #[test]
+    fn the_fake_is_deterministic_normalised_and_word_sensitive() {
+        let fake = HashingEmbedder::new(64);
+        let v = fake
+            .embed(&[
+                "reset my password",
+                "Reset my PASSWORD!",
+                "feline on a rug",
+                "",
+            ])
+            .unwrap();
+        assert_eq!(v.len(), 4);
+        assert!(v.iter().all(|x| x.len() == 64));
+        assert!((cosine(&v[0], &v[0]) - 1.0).abs() < 1e-6);
+        assert!(
+            (cosine(&v[0], &v[1]) - 1.0).abs() < 1e-6,
+            "case and punctuation do not count"
+        );
+        assert!(cosine(&v[0], &v[2]) < 0.9);
+        assert!(v[3].iter().all(|x| *x == 0.0), "no words, no direction");
+        assert_eq!(v[0], fake.embed(&["reset my password"]).unwrap()[0]);
+    }
+}

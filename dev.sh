@@ -124,6 +124,9 @@ case "$cmd" in
     ensure_packages git python3 node npm g++ make
     ensure_mcp_clients
     ensure_atproto_peers
+    # The semantic-search model (all-MiniLM-L6-v2 and ONNX Runtime, checksummed; a no-op
+    # once present): the embedder's test runs the real thing.
+    tools/model/fetch.sh >&2
     cargo fmt --all --check
     cargo fmt --all --check --manifest-path plugins/Cargo.toml
     build_plugins

@@ -5,6 +5,7 @@
 //! the pieces here are independent of it.
 
 pub mod chunk;
+pub mod minilm;
 pub mod vectors;
 
 /// Turns passages into L2-normalised vectors of one dimension; the real model and the test

@@ -417,6 +417,14 @@ impl AuthorizationServer {
         url
     }
 
+    /// Where to send the browser when access is denied, saying why.
+    pub fn denied(&self, target: &ClientRedirect, why: &str) -> String {
+        self.redirect(
+            target,
+            &[("error", "access_denied"), ("error_description", why)],
+        )
+    }
+
     /// The token endpoint.
     pub fn token(&self, form: TokenForm) -> Result<TokenResponse, OAuthError> {
         match form.grant_type.as_deref() {

@@ -137,6 +137,9 @@ fn consent_token(session: &str, params: &AuthorizeParams) -> String {
     crate::auth::token_hash(&bound)[..32].to_string()
 }
 
+/// Why a signed-in person cannot grant anything: they may not read the wiki.
+const NO_ACCESS: &str = "the user has no access to this wiki";
+
 fn bad_authorize(message: &str) -> Response {
     (
         StatusCode::BAD_REQUEST,
@@ -191,13 +194,7 @@ pub async fn authorize(
     };
     let scopes = server.grantable(&request, &user).map_err(internal)?;
     if scopes.is_empty() {
-        let url = server.redirect(
-            &request.target,
-            &[
-                ("error", "access_denied"),
-                ("error_description", "the user has no access to this wiki"),
-            ],
-        );
+        let url = server.denied(&request.target, NO_ACCESS);
         return Ok(Redirect::to(&url).into_response());
     }
     let write = scopes.contains(&"write");
@@ -279,25 +276,13 @@ pub async fn decide(
     };
     if form.decision != "allow" {
         tracing::info!(client = %request.target.client.id, wiki = %request.wiki.slug, "consent denied");
-        let url = server.redirect(
-            &request.target,
-            &[
-                ("error", "access_denied"),
-                ("error_description", "the user denied access"),
-            ],
-        );
+        let url = server.denied(&request.target, "the user denied access");
         return Ok(Redirect::to(&url).into_response());
     }
     let answer = super::blocking(move || {
         let scopes = server.grantable(&request, &user).map_err(internal)?;
         if scopes.is_empty() {
-            return Ok(server.redirect(
-                &request.target,
-                &[
-                    ("error", "access_denied"),
-                    ("error_description", "the user has no access to this wiki"),
-                ],
-            ));
+            return Ok(server.denied(&request.target, NO_ACCESS));
         }
         let code = server.approve(&request, &user, &scopes).map_err(internal)?;
         tracing::info!(client = %request.target.client.id, wiki = %request.wiki.slug, scope = %scopes.join(" "), "consent given");

@@ -42,6 +42,10 @@ enum Command {
         /// The wiki (default: the configured `[wiki] slug`).
         #[arg(long, value_name = "SLUG")]
         wiki: Option<String>,
+        /// Rebuild the semantic index instead: embed every page again with the installed model
+        /// (stop the server first, or restart it after, so it sees the new vectors).
+        #[arg(long)]
+        semantic: bool,
     },
     /// Import an existing wiki's git repository (An Otter Wiki's, or any repo of Markdown
     /// pages), keeping its whole history.
@@ -110,11 +114,15 @@ pub fn main() -> ExitCode {
             }
             serve(settings)
         }
-        Command::Reindex { wiki } => {
+        Command::Reindex { wiki, semantic } => {
             if let Some(slug) = wiki {
                 settings.wiki.slug = slug;
             }
-            reindex(&settings)
+            if semantic {
+                reindex_semantic(&settings)
+            } else {
+                reindex(&settings)
+            }
         }
         Command::Import {
             path,
@@ -216,6 +224,49 @@ fn reindex(settings: &Settings) -> Result<(), String> {
         settings.wiki.slug,
         stats.commits,
         wiki.index().page_count().unwrap_or(0)
+    );
+    Ok(())
+}
+
+fn reindex_semantic(settings: &Settings) -> Result<(), String> {
+    let slug = &settings.wiki.slug;
+    let wiki_dir = server::wiki_dir(settings, slug);
+    if !wiki_dir.join("repo.git").exists() {
+        return Err(format!(
+            "there is no wiki '{slug}' in {}",
+            settings.data_dir.display()
+        ));
+    }
+    let wiki = std::sync::Arc::new(server::open_wiki(settings).map_err(|e| e.to_string())?);
+    wiki.sync(&mut |_| {})
+        .map_err(|e| format!("wiki '{slug}': {e}"))?;
+    let semantic =
+        crate::semantic::SemanticSearch::from_settings(&settings.semantic, &settings.data_dir);
+    if !semantic.enabled() {
+        let status = semantic.status(&wiki).map_err(|e| e.to_string())?;
+        return Err(format!("semantic search is off: {}", status.reason));
+    }
+    let bar = ProgressBar::new(0)
+        .with_style(
+            ProgressStyle::with_template("{msg:>8} [{bar:40}] {pos}/{len} ({per_sec}, {eta})")
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+        )
+        .with_message("pages");
+    bar.set_draw_target(indicatif::ProgressDrawTarget::stderr_with_hz(10));
+    let started = std::time::Instant::now();
+    let stats = semantic
+        .rebuild(&wiki, &mut |done, total| {
+            bar.set_length(total as u64);
+            bar.set_position(done as u64);
+        })
+        .map_err(|e| format!("wiki '{slug}': {e}"))?;
+    bar.finish();
+    eprintln!(
+        "holt: rebuilt the semantic index of wiki '{slug}': {} pages, {} passages in {:.1} s",
+        stats.pages,
+        stats.chunks,
+        started.elapsed().as_secs_f64()
     );
     Ok(())
 }

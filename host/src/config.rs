@@ -33,6 +33,7 @@ pub struct Settings {
     pub cache: CacheSettings,
     pub platform: PlatformSettings,
     pub atproto: AtprotoSettings,
+    pub semantic: SemanticSettings,
     /// Where plugin folders live (`<plugin_dir>/<name>/plugin.toml`). Default: `plugins/`
     /// beside the folder of the `holt` executable (so a cargo build finds `target/plugins`).
     pub plugin_dir: Option<PathBuf>,
@@ -198,6 +199,29 @@ impl Default for CacheSettings {
     }
 }
 
+/// Semantic search (all-MiniLM-L6-v2 embeddings of every page's passages).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SemanticSettings {
+    /// Off turns semantic search off even when the model is installed.
+    pub enabled: bool,
+    /// The model folder `tools/model/fetch.sh` fills. Default: `<data_dir>/models/all-MiniLM-L6-v2`
+    /// if it exists, else the checkout's `models/all-MiniLM-L6-v2`.
+    pub model_dir: Option<PathBuf>,
+    /// Memory for wikis' vector indexes (MiB); the least recently searched are unloaded past it.
+    pub memory_mib: u64,
+}
+
+impl Default for SemanticSettings {
+    fn default() -> Self {
+        SemanticSettings {
+            enabled: true,
+            model_dir: None,
+            memory_mib: 256,
+        }
+    }
+}
+
 /// Size limits, in bytes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -218,6 +242,7 @@ impl Default for Settings {
             cache: CacheSettings::default(),
             platform: PlatformSettings::default(),
             atproto: AtprotoSettings::default(),
+            semantic: SemanticSettings::default(),
             plugin_dir: None,
             plugins: default_plugins(),
             theme_dir: None,

@@ -13,6 +13,7 @@ use crate::index::SyncProgress;
 use crate::platform::{Platform, Tier, User, WikiRecord};
 use crate::plugins::{Hook, HostOptions, PluginHost};
 use crate::render::{Renderer, highlight};
+use crate::semantic::SemanticSearch;
 use crate::store::{Author, PagePath};
 use crate::tenancy::{TenantResolver, Urls};
 use crate::web::{self, AppState, RateLimiter, ResponseCache, Theme, ThemeError};
@@ -141,9 +142,18 @@ const PAGE_EVENT_QUEUE: usize = 1024;
 /// What every opened wiki is told to do after each write: keep the platform's statistics of
 /// it current, and queue its page events for the plugins (so a slow plugin never slows a save;
 /// delivery is at most once, and a full queue drops with a warning).
-fn observe_wikis(wikis: &Wikis, platform: Option<Arc<Platform>>, events: Option<EventQueue>) {
+fn observe_wikis(
+    wikis: &Wikis,
+    platform: Option<Arc<Platform>>,
+    events: Option<EventQueue>,
+    semantic: Arc<SemanticSearch>,
+) {
     wikis.set_setup(Box::new(move |wiki| {
         let (platform, events) = (platform.clone(), events.clone());
+        wiki.attach_semantic(semantic.clone());
+        // Opening caught the index up with git, which may have queued pages.
+        semantic.wake(wiki);
+        let (semantic, this) = (semantic.clone(), Arc::downgrade(wiki));
         wiki.on_change(move |wiki, changes| {
             if let Some(platform) = &platform
                 && let Ok(Some(record)) = platform.wiki(wiki.slug())
@@ -153,6 +163,9 @@ fn observe_wikis(wikis: &Wikis, platform: Option<Arc<Platform>>, events: Option<
                 if let Err(err) = platform.set_wiki_stats(record.id, pages, bytes) {
                     tracing::warn!(wiki = wiki.slug(), error = %err, "could not record the wiki's size");
                 }
+            }
+            if let Some(wiki) = this.upgrade() {
+                semantic.wake(&wiki);
             }
             if let Some(events) = &events
                 && !changes.is_empty()
@@ -301,6 +314,11 @@ pub async fn launch(
             Arc::new(Renderer::new()),
             wiki_limits(&prepared),
         ));
+        let semantic = Arc::new(SemanticSearch::from_settings(
+            &prepared.semantic,
+            &prepared.data_dir,
+        ));
+        semantic.start_worker().map_err(LaunchError::Serve)?;
         let wants_events = plugins
             .plugins()
             .iter()
@@ -308,7 +326,7 @@ pub async fn launch(
         let events = wants_events.then_some(events);
         let resolver = match prepared.mode {
             Mode::Single => {
-                observe_wikis(&wikis, None, events);
+                observe_wikis(&wikis, None, events, semantic.clone());
                 let wiki = prepare(&prepared, &mut |_| {})?;
                 // The registry must hand out this same instance (its observers are attached).
                 let registered =
@@ -330,10 +348,13 @@ pub async fn launch(
                     SessionKeys::load_or_generate(&prepared.data_dir.join("keys"), &urls.apex())
                         .map_err(|e| LaunchError::Platform(e.to_string()))?,
                 );
-                observe_wikis(&wikis, Some(platform.clone()), events);
+                observe_wikis(&wikis, Some(platform.clone()), events, semantic.clone());
                 TenantResolver::for_platform(platform, keys, urls, wikis)
             }
         };
+        // Wikis left with queued pages (a crash, a restart) are found and caught up.
+        let (resuming, wikis) = (semantic.clone(), resolver.wikis().clone());
+        std::thread::spawn(move || resuming.resume(&wikis));
         Ok((plugins, Arc::new(resolver)))
     })
     .await

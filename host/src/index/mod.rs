@@ -4,6 +4,7 @@
 //! query without walking git. It is brought up to date by `sync` (see `sync.rs`), the one code path
 //! shared by every write, the start-up catch-up, `holt reindex` and `holt import`.
 
+mod queue;
 mod schema;
 mod search;
 pub mod sync;
@@ -16,6 +17,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use crate::db::{self, DbError, Pool};
 use crate::render::Heading;
 
+pub use queue::QueuedPage;
 pub use sync::{PageEvent, PageEventKind, SyncProgress, SyncStats};
 
 /// Errors of the index; all of them are internal (bad input is refused before reaching it).

@@ -5,7 +5,7 @@ use std::path::Path;
 use rusqlite::{Connection, OpenFlags};
 
 /// Bump when `SCHEMA` changes; older index files are then discarded and rebuilt.
-pub const VERSION: i64 = 3;
+pub const VERSION: i64 = 4;
 
 pub const SCHEMA: &str = "
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
@@ -60,6 +60,14 @@ CREATE TABLE links (
     PRIMARY KEY (src, dst)
 ) WITHOUT ROWID;
 CREATE INDEX links_by_dst ON links (dst);
+
+-- Pages whose passages the semantic index must (re-)embed or drop, written in the same
+-- transaction as the change, so no change is ever missed. `seq` grows with every enqueue: the
+-- worker removes an entry only if it was not enqueued again while being worked on.
+CREATE TABLE semantic_queue (
+    path TEXT PRIMARY KEY COLLATE NOCASE,
+    seq INTEGER NOT NULL
+) WITHOUT ROWID;
 
 -- Full text of pages at HEAD; rowid = pages.id.
 CREATE VIRTUAL TABLE pages_fts USING fts5 (

@@ -275,6 +275,7 @@ fn upsert_page(
     blob: ObjectId,
     touched: &Touched,
 ) -> Result<()> {
+    enqueue_semantic(tx, &touched.path)?;
     let facts = renderer.analyze(page, text);
     let title = facts
         .title
@@ -318,6 +319,7 @@ fn upsert_page(
 }
 
 fn delete_page(tx: &Transaction<'_>, path: &str) -> Result<()> {
+    enqueue_semantic(tx, path)?;
     let id: Option<i64> = tx
         .prepare_cached("DELETE FROM pages WHERE path = ?1 RETURNING id")?
         .query_row([path], |r| r.get(0))
@@ -328,5 +330,16 @@ fn delete_page(tx: &Transaction<'_>, path: &str) -> Result<()> {
         tx.prepare_cached("DELETE FROM links WHERE src = ?1")?
             .execute([path])?;
     }
+    Ok(())
+}
+
+/// Tells the semantic index that a page changed (see `semantic_queue` in the schema).
+pub(super) fn enqueue_semantic(tx: &Transaction<'_>, path: &str) -> Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO semantic_queue (path, seq)
+         VALUES (?1, (SELECT coalesce(max(seq), 0) + 1 FROM semantic_queue))
+         ON CONFLICT (path) DO UPDATE SET seq = excluded.seq",
+    )?
+    .execute([path])?;
     Ok(())
 }

@@ -54,7 +54,15 @@ pub fn chunk_page(title: &str, markdown: &str) -> ChunkedPage {
     let (metadata, body) = split_front_matter(markdown);
     let sections = merge_small(split_sections(body));
     let mut chunks = Vec::new();
-    for section in sections {
+    for mut section in sections {
+        // The page's own `# Title` heading would only repeat the title.
+        if section
+            .path
+            .first()
+            .is_some_and(|h1| h1.trim().eq_ignore_ascii_case(title.trim()))
+        {
+            section.path.remove(0);
+        }
         for text in pack(&section.text) {
             let heading = section.path.join(" > ");
             let crumb = std::iter::once(title.trim())
@@ -178,6 +186,9 @@ fn merge_small(sections: Vec<Section>) -> Vec<Section> {
     for section in sections {
         pending = Some(match pending.take() {
             None => section,
+            // A heading with nothing under it but subsections adds nothing its subsections'
+            // breadcrumbs do not already say: keep theirs whole rather than cut it back.
+            Some(empty) if empty.words() == 0 && section.path.starts_with(&empty.path) => section,
             Some(mut short) => {
                 absorb(&mut short, section);
                 short
@@ -307,6 +318,27 @@ fn normalise(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_title_heading_is_not_repeated_and_empty_parents_keep_their_childrens_headings() {
+        let words = |n: usize, w: &str| vec![w; n].join(" ");
+        let page = format!(
+            "# Gardening\n\n## Watering\n\n{}\n\n## Pests\n\n{}\n",
+            words(60, "water"),
+            words(60, "aphid")
+        );
+        let chunks = chunk_page("Gardening", &page).chunks;
+        let headings: Vec<&str> = chunks.iter().map(|c| c.heading.as_str()).collect();
+        assert_eq!(headings, ["Watering", "Pests"]);
+        assert!(
+            chunks[0]
+                .embed_text
+                .starts_with("[Gardening > Watering] water")
+        );
+        // Another first heading than the title stays in the path.
+        let chunks = chunk_page("Notes", &page).chunks;
+        assert_eq!(chunks[0].heading, "Gardening > Watering");
+    }
 
     fn words(n: usize, word: &str) -> String {
         vec![word; n].join(" ")

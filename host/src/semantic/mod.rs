@@ -1,12 +1,70 @@
 //! Semantic search: pages cut into passages (`chunk`), passages embedded as vectors
-//! (`Embedder`), and an exact nearest-neighbour index per wiki (`vectors`).
-//!
-//! The real embedder (all-MiniLM-L6-v2, see `tools/model/`) comes with the rest of issue 7;
-//! the pieces here are independent of it.
+//! (`Embedder`; the real one is `minilm`), stored per wiki (`store`), searched exactly in memory
+//! (`vectors`), kept current by the reindex worker (`worker`) from the queue the page index
+//! fills, and offered to the rest of Holt by `SemanticSearch` (`service`).
 
 pub mod chunk;
 pub mod minilm;
+pub mod service;
+pub mod store;
 pub mod vectors;
+pub mod worker;
+
+use std::path::{Path, PathBuf};
+
+pub use service::{ReindexStatus, SemanticError, SemanticHit, SemanticSearch};
+pub use worker::RebuildStats;
+
+use crate::config::SemanticSettings;
+
+/// The name vectors are stored under; another model's vectors are never mixed in.
+pub const MODEL_NAME: &str = "all-MiniLM-L6-v2";
+
+impl SemanticSearch {
+    /// Semantic search as configured: the real model from the configured folder (or, unset,
+    /// `<data>/models/all-MiniLM-L6-v2`, then the checkout's `models/` folder); off, with the
+    /// reason logged and shown, when switched off or when the model is not installed.
+    pub fn from_settings(settings: &SemanticSettings, data_dir: &Path) -> SemanticSearch {
+        if !settings.enabled {
+            return SemanticSearch::off(
+                "the operator switched it off ([semantic] enabled = false)",
+            );
+        }
+        let dir = model_dir(settings, data_dir);
+        let loaded = minilm::MiniLm::load(&dir)
+            .and_then(|documents| Ok((documents, minilm::MiniLm::load(&dir)?)));
+        match loaded {
+            Ok((documents, queries)) => {
+                tracing::info!(model = %dir.display(), "semantic search is on");
+                SemanticSearch::new(
+                    MODEL_NAME,
+                    Box::new(documents),
+                    Box::new(queries),
+                    settings.memory_mib.saturating_mul(1 << 20) as usize,
+                )
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, model = %dir.display(), "semantic search is off: the model could not be loaded (tools/model/fetch.sh installs it)");
+                SemanticSearch::off(
+                    "the embedding model is not installed on this server (its operator can \
+                     install it with tools/model/fetch.sh)",
+                )
+            }
+        }
+    }
+}
+
+/// Where the model is looked for.
+fn model_dir(settings: &SemanticSettings, data_dir: &Path) -> PathBuf {
+    if let Some(dir) = &settings.model_dir {
+        return dir.clone();
+    }
+    let in_data = data_dir.join("models").join(MODEL_NAME);
+    if in_data.exists() {
+        return in_data;
+    }
+    minilm::MiniLm::default_dir()
+}
 
 /// Turns passages into L2-normalised vectors of one dimension; the real model and the test
 /// fake share this, so the index and the queue never know which runs.

@@ -4,59 +4,20 @@
 //! score in well under a millisecond, so no approximate index is needed and results are exact.
 //! The chunks of a page always occupy one contiguous run of rows, which makes replacing a page
 //! a single drain and lets a search apply the page filter and the per-page cap once per page.
-//! The index is saved to a checksummed binary file so that a restart does not re-embed.
+//! It lives in memory only: `ChunkStore` keeps the vectors on disk and loads them into it.
 
 use std::cmp::{Ordering, Reverse};
 use std::collections::{BinaryHeap, HashMap};
-use std::ffi::OsString;
-use std::io::Write;
-use std::path::{Path, PathBuf};
-
-use sha2::{Digest, Sha256};
 
 use super::normalise;
 
-const MAGIC: &[u8; 8] = b"HOLTVEC\0";
-const VERSION: u32 = 1;
-/// Magic, version, dimension, page count, chunk count.
-const HEADER_LEN: usize = 8 + 4 + 4 + 8 + 8;
-const CHECKSUM_LEN: usize = 32;
-
-/// Errors of the vector index: bad input from the embedder, or an unusable file on disk.
+/// Errors of the vector index: vectors it cannot hold.
 #[derive(Debug, thiserror::Error)]
 pub enum VectorError {
     #[error("vectors: a vector has {found} dimensions, the index holds {expected}")]
     DimMismatch { expected: usize, found: usize },
     #[error("vectors: a vector has a component that is NaN or infinite")]
     NonFinite,
-    #[error("vectors: {}: {source}", path.display())]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("vectors: {}: not a vector index file", path.display())]
-    BadMagic { path: PathBuf },
-    #[error(
-        "vectors: {}: format version {found} is not supported (expected {VERSION}); delete it to re-embed",
-        path.display()
-    )]
-    Version { path: PathBuf, found: u32 },
-    #[error(
-        "vectors: {}: holds {found}-dimensional vectors, the model gives {expected}; delete it to re-embed",
-        path.display()
-    )]
-    WrongDim {
-        path: PathBuf,
-        expected: usize,
-        found: usize,
-    },
-    #[error("vectors: {}: the file is truncated", path.display())]
-    Truncated { path: PathBuf },
-    #[error("vectors: {}: checksum mismatch, the file is corrupt or truncated", path.display())]
-    Checksum { path: PathBuf },
-    #[error("vectors: {}: the file is corrupt: {reason}", path.display())]
-    Corrupt { path: PathBuf, reason: &'static str },
 }
 
 pub type Result<T, E = VectorError> = std::result::Result<T, E>;
@@ -261,6 +222,14 @@ impl VectorIndex {
         Ok(hits.collect())
     }
 
+    /// Gives back the room left over from growing (after loading a whole wiki).
+    pub fn shrink_to_fit(&mut self) {
+        self.vectors.shrink_to_fit();
+        self.rows.shrink_to_fit();
+        self.runs.shrink_to_fit();
+        self.lookup.shrink_to_fit();
+    }
+
     /// An estimate of the heap memory held, for evicting idle wikis' indexes.
     pub fn memory_bytes(&self) -> usize {
         let strings: usize = self
@@ -280,45 +249,6 @@ impl VectorIndex {
             // Each map slot holds a key, a value and a control byte.
             + self.lookup.capacity() * (std::mem::size_of::<(String, usize)>() + 1)
             + strings
-    }
-
-    /// Writes the index to `path` atomically: a temporary file, fsync, rename, fsync the folder.
-    pub fn save(&self, path: &Path) -> Result<()> {
-        let bytes = self.encode();
-        let mut tmp = OsString::from(path.as_os_str());
-        tmp.push(".tmp");
-        let tmp = PathBuf::from(tmp);
-        let io = |source| VectorError::Io {
-            path: path.to_path_buf(),
-            source,
-        };
-        let written = (|| {
-            let mut file = std::fs::File::create(&tmp)?;
-            file.write_all(&bytes)?;
-            file.sync_all()?;
-            std::fs::rename(&tmp, path)
-        })();
-        if let Err(e) = written {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(io(e));
-        }
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            // Directories are opened read-only; fsync on the handle persists the rename.
-            std::fs::File::open(dir)
-                .and_then(|d| d.sync_all())
-                .map_err(io)?;
-        }
-        Ok(())
-    }
-
-    /// Reads an index written by `save`, refusing a file of another format, version or
-    /// dimension, or one that is truncated or corrupt.
-    pub fn load(path: &Path, dim: usize) -> Result<Self> {
-        let bytes = std::fs::read(path).map_err(|source| VectorError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        decode(&bytes, dim).map_err(|problem| problem.at(path))
     }
 
     fn check(&self, vector: &[f32]) -> Result<()> {
@@ -342,185 +272,6 @@ impl VectorIndex {
         self.lookup.insert(path.clone(), self.runs.len());
         self.runs.push(Run { path, start, len });
     }
-
-    /// Header, then per page its path and chunk count, then per chunk its id, heading, text and
-    /// vector (all little-endian, strings as a u32 length and UTF-8), then a SHA-256 of it all.
-    fn encode(&self) -> Vec<u8> {
-        let strings: usize = self
-            .rows
-            .iter()
-            .map(|r| r.heading.len() + r.text.len() + 16)
-            .sum();
-        let mut out = Vec::with_capacity(
-            HEADER_LEN + strings + self.vectors.len() * 4 + self.runs.len() * 64 + CHECKSUM_LEN,
-        );
-        out.extend_from_slice(MAGIC);
-        out.extend_from_slice(&VERSION.to_le_bytes());
-        out.extend_from_slice(&(self.dim as u32).to_le_bytes());
-        out.extend_from_slice(&(self.runs.len() as u64).to_le_bytes());
-        out.extend_from_slice(&(self.rows.len() as u64).to_le_bytes());
-        for run in &self.runs {
-            put_str(&mut out, &run.path);
-            out.extend_from_slice(&(run.len as u32).to_le_bytes());
-            for row in run.start..run.start + run.len {
-                let meta = &self.rows[row];
-                out.extend_from_slice(&meta.id.to_le_bytes());
-                put_str(&mut out, &meta.heading);
-                put_str(&mut out, &meta.text);
-                for x in self.vector(row) {
-                    out.extend_from_slice(&x.to_le_bytes());
-                }
-            }
-        }
-        let checksum = Sha256::digest(&out);
-        out.extend_from_slice(&checksum);
-        out
-    }
-}
-
-fn decode(bytes: &[u8], dim: usize) -> Result<VectorIndex, Problem> {
-    let mut header = Reader(bytes);
-    if header.take(MAGIC.len())? != MAGIC {
-        return Err(Problem::BadMagic);
-    }
-    let version = header.u32()?;
-    if version != VERSION {
-        return Err(Problem::Version(version));
-    }
-    let found = header.u32()? as usize;
-    if found != dim {
-        return Err(Problem::WrongDim {
-            expected: dim,
-            found,
-        });
-    }
-    if bytes.len() < HEADER_LEN + CHECKSUM_LEN {
-        return Err(Problem::Truncated);
-    }
-    let (body, checksum) = bytes.split_at(bytes.len() - CHECKSUM_LEN);
-    if Sha256::digest(body).as_slice() != checksum {
-        return Err(Problem::Checksum);
-    }
-
-    let mut r = Reader(&body[HEADER_LEN..]);
-    let mut header = Reader(&body[MAGIC.len() + 8..HEADER_LEN]);
-    let pages = header.u64()?;
-    let chunks = header.u64()?;
-    // Counts are checked against the bytes left before anything is allocated for them.
-    let min_chunk = 8 + 4 + 4 + dim * 4;
-    let pages = usize::try_from(pages)
-        .ok()
-        .filter(|&p| p <= r.0.len() / 8)
-        .ok_or(Problem::Truncated)?;
-    let chunks = usize::try_from(chunks)
-        .ok()
-        .filter(|&c| c <= r.0.len() / min_chunk)
-        .ok_or(Problem::Truncated)?;
-    let mut index = VectorIndex::new(dim);
-    index.vectors.reserve_exact(chunks * dim);
-    index.rows.reserve_exact(chunks);
-    index.runs.reserve_exact(pages);
-    for _ in 0..pages {
-        let path = r.string()?;
-        let len = r.u32()? as usize;
-        if len == 0 {
-            return Err(Problem::Corrupt("a page without chunks"));
-        }
-        if index.lookup.contains_key(&path) {
-            return Err(Problem::Corrupt("a page listed twice"));
-        }
-        let start = index.rows.len();
-        for _ in 0..len {
-            let id = r.u64()?;
-            let heading = r.string()?;
-            let text = r.string()?;
-            let floats = r.take(dim * 4)?;
-            index.vectors.extend(
-                floats
-                    .chunks_exact(4)
-                    .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])),
-            );
-            index.rows.push(Row { id, heading, text });
-        }
-        index.push_run(path, start, len);
-    }
-    if index.rows.len() != chunks {
-        return Err(Problem::Corrupt(
-            "the chunk count does not match the header",
-        ));
-    }
-    if !r.0.is_empty() {
-        return Err(Problem::Corrupt("bytes after the last page"));
-    }
-    if !index.vectors.iter().all(|x| x.is_finite()) {
-        return Err(Problem::Corrupt("a vector component is NaN or infinite"));
-    }
-    Ok(index)
-}
-
-/// What is wrong with a file, before the path is known.
-enum Problem {
-    BadMagic,
-    Version(u32),
-    WrongDim { expected: usize, found: usize },
-    Truncated,
-    Checksum,
-    Corrupt(&'static str),
-}
-
-impl Problem {
-    fn at(self, path: &Path) -> VectorError {
-        let path = path.to_path_buf();
-        match self {
-            Problem::BadMagic => VectorError::BadMagic { path },
-            Problem::Version(found) => VectorError::Version { path, found },
-            Problem::WrongDim { expected, found } => VectorError::WrongDim {
-                path,
-                expected,
-                found,
-            },
-            Problem::Truncated => VectorError::Truncated { path },
-            Problem::Checksum => VectorError::Checksum { path },
-            Problem::Corrupt(reason) => VectorError::Corrupt { path, reason },
-        }
-    }
-}
-
-/// A cursor over file bytes whose reads fail instead of panicking.
-struct Reader<'a>(&'a [u8]);
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], Problem> {
-        if self.0.len() < n {
-            return Err(Problem::Truncated);
-        }
-        let (head, rest) = self.0.split_at(n);
-        self.0 = rest;
-        Ok(head)
-    }
-
-    fn u32(&mut self) -> Result<u32, Problem> {
-        let b = self.take(4)?;
-        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-    }
-
-    fn u64(&mut self) -> Result<u64, Problem> {
-        let mut b = [0u8; 8];
-        b.copy_from_slice(self.take(8)?);
-        Ok(u64::from_le_bytes(b))
-    }
-
-    fn string(&mut self) -> Result<String, Problem> {
-        let len = self.u32()? as usize;
-        let bytes = self.take(len)?;
-        String::from_utf8(bytes.to_vec()).map_err(|_| Problem::Corrupt("a string is not UTF-8"))
-    }
-}
-
-fn put_str(out: &mut Vec<u8>, s: &str) {
-    // Paths, headings and snippets are far below 4 GiB; `as` would only bite beyond that.
-    out.extend_from_slice(&(s.len() as u32).to_le_bytes());
-    out.extend_from_slice(s.as_bytes());
 }
 
 /// A scored chunk during a search; greater is better.
@@ -967,127 +718,6 @@ mod tests {
                 .search(&[f32::INFINITY, 0.0, 0.0], 5, 5, |_| true)
                 .is_err()
         );
-    }
-
-    #[test]
-    fn save_and_load_give_identical_results() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("vectors.bin");
-        let mut rng = Rng(99);
-        let mut model = random_pages(&mut rng, 384, 40, &mut 0);
-        model
-            .get_mut(&model.keys().next().unwrap().clone())
-            .unwrap()[0]
-            .text = "unicode: größe ≠ 大きさ".into();
-        let mut index = build(384, &model);
-        // Leave a hole in the middle so the saved rows are the compacted ones.
-        let middle = model.keys().nth(20).unwrap().clone();
-        index.remove_page(&middle);
-        model.remove(&middle);
-
-        index.save(&file).unwrap();
-        let loaded = VectorIndex::load(&file, 384).unwrap();
-        assert!(!dir.path().join("vectors.bin.tmp").exists());
-        assert_eq!(loaded.len(), index.len());
-        assert_eq!(
-            loaded.pages().collect::<Vec<_>>(),
-            index.pages().collect::<Vec<_>>()
-        );
-        for _ in 0..5 {
-            let query = rng.vector(384);
-            for cap in [1, 2, usize::MAX] {
-                let before = index.search(&query, 30, cap, |_| true).unwrap();
-                let after = loaded.search(&query, 30, cap, |_| true).unwrap();
-                assert_eq!(before, after);
-                assert_eq!(
-                    ids_and_scores(&after),
-                    naive(&model, &query, 30, cap, |_| true)
-                );
-            }
-        }
-        let all = loaded
-            .search(&rng.vector(384), 10_000, usize::MAX, |_| true)
-            .unwrap();
-        assert!(all.iter().any(|h| h.text == "unicode: größe ≠ 大きさ"));
-
-        // Saving again replaces the file; an empty index round-trips too.
-        VectorIndex::new(384).save(&file).unwrap();
-        assert!(VectorIndex::load(&file, 384).unwrap().is_empty());
-    }
-
-    #[test]
-    fn damaged_or_foreign_files_are_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("vectors.bin");
-        let mut rng = Rng(5);
-        build(8, &random_pages(&mut rng, 8, 10, &mut 0))
-            .save(&file)
-            .unwrap();
-        let good = std::fs::read(&file).unwrap();
-        let damaged = dir.path().join("damaged.bin");
-        let load = |bytes: &[u8]| {
-            std::fs::write(&damaged, bytes).unwrap();
-            VectorIndex::load(&damaged, 8)
-        };
-        assert!(load(&good).is_ok());
-
-        // Every flipped bit is refused; past magic, version and dimension, by the checksum.
-        for at in 0..good.len() {
-            let mut bytes = good.clone();
-            bytes[at] ^= 1 << (at % 8);
-            let err = load(&bytes).unwrap_err();
-            assert!(
-                at < 16 || matches!(err, VectorError::Checksum { .. }),
-                "byte {at}: {err}"
-            );
-        }
-        for len in [
-            0,
-            3,
-            8,
-            15,
-            HEADER_LEN,
-            HEADER_LEN + 31,
-            good.len() / 2,
-            good.len() - 1,
-        ] {
-            let err = load(&good[..len]).unwrap_err();
-            assert!(
-                matches!(
-                    err,
-                    VectorError::Truncated { .. } | VectorError::Checksum { .. }
-                ),
-                "length {len}: {err}"
-            );
-        }
-
-        let mut bytes = good.clone();
-        bytes[0] = b'X';
-        assert!(matches!(
-            load(&bytes).unwrap_err(),
-            VectorError::BadMagic { .. }
-        ));
-        let mut bytes = good.clone();
-        bytes[8..12].copy_from_slice(&2u32.to_le_bytes());
-        assert!(matches!(
-            load(&bytes).unwrap_err(),
-            VectorError::Version { found: 2, .. }
-        ));
-        let err = VectorIndex::load(&file, 384).unwrap_err();
-        assert!(
-            matches!(
-                err,
-                VectorError::WrongDim {
-                    expected: 384,
-                    found: 8,
-                    ..
-                }
-            ),
-            "{err}"
-        );
-        assert!(err.to_string().contains("vectors.bin"), "{err}");
-        let err = VectorIndex::load(&dir.path().join("missing.bin"), 8).unwrap_err();
-        assert!(matches!(err, VectorError::Io { .. }), "{err}");
     }
 
     #[test]

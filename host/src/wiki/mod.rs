@@ -22,6 +22,7 @@ use crate::index::{
 };
 pub use crate::index::{PageEvent, PageEventKind};
 use crate::render::{NoHooks, RenderHooks, Rendered, Renderer};
+use crate::semantic::SemanticSearch;
 use crate::store::{AttachmentName, Author, PagePath, PageStore, PathError, StoreError};
 
 /// Why a wiki operation failed; mapped to an HTTP status once, in the web layer.
@@ -129,6 +130,8 @@ pub struct Wiki {
     observer: std::sync::OnceLock<Observer>,
     /// Serializes writes: the quota check, the commit and the index sync happen as one.
     write_lock: std::sync::Mutex<()>,
+    /// The deployment's semantic search, once attached.
+    semantic: std::sync::OnceLock<Arc<SemanticSearch>>,
 }
 
 /// Told about every write of a wiki and its page changes.
@@ -157,6 +160,7 @@ impl Wiki {
             rendered: RenderCache::new(2048),
             observer: std::sync::OnceLock::new(),
             write_lock: std::sync::Mutex::new(()),
+            semantic: std::sync::OnceLock::new(),
         };
         wiki.reload_page_keys()?;
         Ok(wiki)
@@ -211,6 +215,22 @@ impl Wiki {
     /// can be cached under its version, and is never served stale.
     pub fn version(&self) -> u64 {
         self.version.load(Ordering::Acquire)
+    }
+
+    /// Tells caches that something derived from the wiki changed without a write (its
+    /// semantic index caught up).
+    pub fn touch(&self) {
+        self.version.fetch_add(1, Ordering::Release);
+    }
+
+    /// Gives the wiki the deployment's semantic search (once; later calls are ignored).
+    pub fn attach_semantic(&self, semantic: Arc<SemanticSearch>) {
+        let _ = self.semantic.set(semantic);
+    }
+
+    /// The deployment's semantic search, if one was attached.
+    pub fn semantic(&self) -> Option<&Arc<SemanticSearch>> {
+        self.semantic.get()
     }
 
     /// Drops the index and rebuilds it from the first commit.

@@ -323,7 +323,7 @@ async def check_writer(where: Endpoint, token: str, mode: str) -> None:
         text = await ok(client, "search_notes", {"query": word})
         check("search_notes finds a note by a word", setup in text and links not in text, text)
         text = await refused(client, "semantic_search", {"query": "how to install"})
-        check("semantic_search: not enabled, use search_notes", "not enabled" in text and "search_notes" in text, text)
+        check("semantic_search: off here, use search_notes", "is off" in text and "search_notes" in text, text)
 
         # History, diffs and reverting.
         text = await ok(client, "get_history", {"path": setup})

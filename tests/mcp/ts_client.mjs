@@ -190,7 +190,7 @@ check("list_notes lists by prefix", listing.includes("TS/Guide") && listing.incl
 const found = await ok(client, "search_notes", { query: "introduction" });
 check("search_notes finds the edited note", found.includes("TS/Guide"), found);
 const semantic = await fails(client, "semantic_search", { query: "how to set it up" });
-check("semantic_search says it is not enabled", /not enabled/i.test(semantic), semantic);
+check("semantic_search says it is off", /is off/i.test(semantic), semantic);
 
 const links = await ok(client, "get_links", { path: "TS/Target" });
 check("get_links shows the backlink", links.includes("TS/Guide"), links);

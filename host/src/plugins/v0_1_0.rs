@@ -420,15 +420,70 @@ impl self::holt::plugin::search::Host for PluginState {
         })
     }
 
-    async fn semantic(
+    async fn semantic_search(
         &mut self,
-        _query: String,
-        _limit: u32,
+        query: String,
+        n: u32,
+        max_per_page: u32,
     ) -> Result<Vec<types::SemanticHit>, Error> {
         self.allow(Capability::PagesRead, Permission::Read)?;
-        Err(Error::Unavailable(
-            "semantic search is not enabled on this wiki; use full-text search instead".into(),
-        ))
+        let wiki = self.ctx.wiki.clone();
+        let Some(semantic) = wiki.semantic().cloned() else {
+            return Err(Error::Unavailable(
+                "semantic search is off on this wiki; use full-text search instead".into(),
+            ));
+        };
+        let hits = tokio::task::spawn_blocking(move || {
+            semantic.search(&wiki, &query, n as usize, max_per_page as usize)
+        })
+        .await
+        .map_err(|e| Error::Internal(format!("semantic search: {e}")))?;
+        hits.map_err(|e| semantic_error(&self.plugin.manifest.name, e))
+            .map(|hits| {
+                hits.into_iter()
+                    .map(|hit| types::SemanticHit {
+                        path: hit.path,
+                        title: hit.title,
+                        heading: hit.heading,
+                        text: hit.snippet,
+                        score: hit.score,
+                    })
+                    .collect()
+            })
+    }
+
+    async fn reindex_status(&mut self) -> Result<types::SemanticIndexStatus, Error> {
+        self.allow(Capability::PagesRead, Permission::Read)?;
+        let wiki = self.ctx.wiki.clone();
+        let status = match wiki.semantic().cloned() {
+            Some(semantic) => semantic.status(&wiki),
+            None => crate::semantic::SemanticSearch::off("not configured").status(&wiki),
+        };
+        let status = status.map_err(|e| semantic_error(&self.plugin.manifest.name, e))?;
+        Ok(types::SemanticIndexStatus {
+            enabled: status.enabled,
+            reason: status.reason,
+            model: status.model,
+            pending: status.pending,
+            pages: status.pages,
+            chunks: status.chunks,
+        })
+    }
+}
+
+/// Maps a semantic search error to the typed error plugins see; internal details stay in the log.
+fn semantic_error(plugin: &str, err: crate::semantic::SemanticError) -> Error {
+    use crate::semantic::SemanticError;
+    match err {
+        SemanticError::Off(reason) => {
+            Error::Unavailable(format!("semantic search is off: {reason}"))
+        }
+        SemanticError::Invalid(message) => Error::Invalid(message),
+        SemanticError::Wiki(err) => wit_error(plugin, err),
+        other => {
+            tracing::error!(plugin, error = %other, "semantic search failed");
+            Error::Internal("semantic search failed".into())
+        }
     }
 }
 

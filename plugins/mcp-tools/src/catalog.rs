@@ -232,15 +232,21 @@ pub static TOOLS: &[ToolSpec] = &[
     },
     ToolSpec {
         name: "semantic_search",
-        description: "Find passages by meaning rather than exact words, best first (where the \
-            wiki's operator enabled semantic search; otherwise use search_notes).",
+        description: "Find passages by meaning rather than exact words, best first, each with \
+            its note, heading and score (where semantic search is on for this wiki; otherwise \
+            use search_notes).",
         writes: false,
         params: &[
             required("query", TEXT, "What you are looking for, in plain words."),
             optional(
-                "limit",
+                "n",
                 Kind::Integer { min: 1, max: 50 },
                 "At most this many passages (default 10).",
+            ),
+            optional(
+                "max_per_page",
+                Kind::Integer { min: 1, max: 10 },
+                "At most this many passages from any one note (default 3).",
             ),
         ],
         run: browse::semantic_search,

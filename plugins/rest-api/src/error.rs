@@ -65,6 +65,8 @@ impl ApiError {
 /// Host errors, by case. `Forbidden` is 401 when nobody is signed in (a token or a session
 /// would help) and 403 otherwise. `Limit` is 413 `too_large` when one page or file is over the
 /// size limit, and 403 `limit` when the wiki's tier limits (pages, storage) are reached.
+/// `Unavailable` (a feature this deployment has off, such as semantic search without its model)
+/// is 503 with the host's reason.
 impl From<Error> for ApiError {
     fn from(err: Error) -> ApiError {
         match err {
@@ -88,7 +90,7 @@ impl From<Error> for ApiError {
             }
             Error::Limit(m) => ApiError::new(403, "limit", capitalize(&m)),
             Error::Internal(m) => ApiError::new(500, "internal", capitalize(&m)),
-            Error::Unavailable(m) => ApiError::new(501, "unavailable", capitalize(&m)),
+            Error::Unavailable(m) => ApiError::new(503, "unavailable", capitalize(&m)),
         }
     }
 }

@@ -1,5 +1,5 @@
-//! Holt's REST API, `/api/v1` on every wiki: pages, history, changelog, search, links and
-//! attachments as JSON, for scripts and integrations.
+//! Holt's REST API, `/api/v1` on every wiki: pages, history, changelog, search (full-text and
+//! semantic), links and attachments as JSON, for scripts and integrations.
 //!
 //! The host has already authenticated the caller (a wiki token or a session cookie) and every
 //! host call acts with the caller's permissions, so this plugin only translates HTTP to host
@@ -54,6 +54,8 @@ fn serve(request: &Request) -> Result<Response, ApiError> {
         (_, Route::Pages) => wide::list_pages(request),
         (_, Route::Changelog) => wide::changelog(request),
         (_, Route::Search) => wide::search(request),
+        (_, Route::SemanticSearch) => wide::semantic_search(request),
+        (_, Route::ReindexStatus) => wide::reindex_status(),
         (_, Route::Graph) => wide::graph(),
         ("GET", Route::Page(path)) => pages::get(request, &path),
         ("PUT", Route::Page(path)) => pages::put(request, &path),

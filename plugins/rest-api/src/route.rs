@@ -13,6 +13,8 @@ pub enum Route {
     Pages,
     Changelog,
     Search,
+    SemanticSearch,
+    ReindexStatus,
     Graph,
     Page(String),
     Rename(String),
@@ -50,6 +52,8 @@ pub fn parse(path: &str) -> Result<Route, ApiError> {
         ["pages"] => Ok(Route::Pages),
         ["changelog"] => Ok(Route::Changelog),
         ["search"] => Ok(Route::Search),
+        ["semantic-search"] => Ok(Route::SemanticSearch),
+        ["reindex", "status"] => Ok(Route::ReindexStatus),
         ["links"] => Ok(Route::Graph),
         ["pages", rest @ ..] => {
             let separator = rest.iter().position(|s| *s == "-");
@@ -109,5 +113,17 @@ mod tests {
         assert!(parse("/pages/Home/-/nothing").is_err());
         assert!(parse("/pages/").is_err());
         assert!(parse("/nothing").is_err());
+    }
+
+    #[test]
+    fn semantic_routes_are_read_only() {
+        assert_eq!(parse("/semantic-search").ok(), Some(Route::SemanticSearch));
+        assert_eq!(parse("/reindex/status").ok(), Some(Route::ReindexStatus));
+        assert!(parse("/reindex").is_err());
+        assert!(parse("/reindex/status/x").is_err());
+        for route in [Route::SemanticSearch, Route::ReindexStatus] {
+            assert!(route.allows("GET"));
+            assert!(!route.allows("POST") && !route.allows("DELETE"));
+        }
     }
 }

@@ -1,5 +1,5 @@
-//! Wiki-wide routes: health, the page listing, the changelog, search, the link graph and the
-//! OpenAPI document.
+//! Wiki-wide routes: health, the page listing, the changelog, full-text and semantic search
+//! (and the semantic index's state), the link graph and the OpenAPI document.
 
 use holt_plugin_sdk::{Request, Response, context, pages, search as host_search};
 use serde_json::{Value, json};
@@ -81,6 +81,51 @@ pub fn search(request: &Request) -> Result<Response, ApiError> {
         .map(|h| json!({"path": h.path, "title": h.title, "snippet": h.snippet}))
         .collect();
     Ok(json(200, &json!({ "results": results })))
+}
+
+/// `GET /semantic-search?q=&n=&max_per_page=`: the passages closest in meaning to `q`, best
+/// first. Where semantic search is off the host says why, answered as 503 `unavailable`.
+pub fn semantic_search(request: &Request) -> Result<Response, ApiError> {
+    let q = input::required(request, "q", "what to search for, in plain words")?;
+    let n = input::number(request, "n", 10, 1, 50)?;
+    let max_per_page = input::number(request, "max_per_page", 3, 1, 10)?;
+    let results: Vec<Value> = host_search::semantic_search(&q, n, max_per_page)?
+        .into_iter()
+        .map(|h| {
+            json!({"path": h.path, "title": h.title, "heading": h.heading,
+                   "snippet": h.text, "score": score(h.score)})
+        })
+        .collect();
+    Ok(json(200, &json!({"query": q, "results": results})))
+}
+
+/// A similarity as JSON: the shortest decimal that reads back as the same `f32` (`0.82`, not
+/// `0.8199999928474426`).
+fn score(value: f32) -> Value {
+    value
+        .to_string()
+        .parse::<f64>()
+        .ok()
+        .and_then(serde_json::Number::from_f64)
+        .map_or(Value::Null, Value::Number)
+}
+
+/// `GET /reindex/status`: the state of the semantic index (on or off and why, the model, the
+/// pages waiting to be embedded, what the index holds).
+pub fn reindex_status() -> Result<Response, ApiError> {
+    ApiError::check(context::whoami().can_read, "read pages")?;
+    let status = host_search::reindex_status()?;
+    Ok(json(
+        200,
+        &json!({"semantic": {
+            "enabled": status.enabled,
+            "reason": status.reason,
+            "model": status.model,
+            "pending": status.pending,
+            "pages": status.pages,
+            "chunks": status.chunks,
+        }}),
+    ))
 }
 
 /// `GET /links`: every page and every link between pages.

@@ -58,11 +58,12 @@ pub use bindings::holt::plugin::context;
 pub use bindings::holt::plugin::kv;
 /// Host calls: pages and their history (capabilities `pages:read`, `pages:write`).
 pub use bindings::holt::plugin::pages;
-/// Host calls: full-text search (capability `pages:read`).
+/// Host calls: full-text and semantic search, and the semantic index's state (capability
+/// `pages:read`).
 pub use bindings::holt::plugin::search;
 pub use bindings::holt::plugin::types::{
     Attachment, Change, ChangeKind, Conflict, Error, Link, LinkGraph, Page, PageSummary, Principal,
-    Revision, SearchHit, SemanticHit,
+    Revision, SearchHit, SemanticHit, SemanticIndexStatus,
 };
 
 /// An HTTP request routed to the plugin (credentials already removed by the host).

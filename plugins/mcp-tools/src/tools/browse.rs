@@ -70,16 +70,23 @@ pub fn search_notes(args: &Args) -> Outcome {
 
 pub fn semantic_search(args: &Args) -> Outcome {
     let query = args.required("query")?;
-    let limit = args.number("limit").unwrap_or(10) as u32;
-    let hits = match search::semantic(query, limit) {
+    let n = args.number("n").unwrap_or(10) as u32;
+    let max_per_page = args.number("max_per_page").unwrap_or(3) as u32;
+    let hits = match search::semantic_search(query, n, max_per_page) {
         Ok(hits) => hits,
-        Err(Error::Unavailable(_)) => {
-            return Err(
-                "Semantic search is not enabled on this wiki. Use search_notes \
-                        (full-text search) instead."
-                    .into(),
-            );
+        Err(Error::Unavailable(reason)) => {
+            let reason = reason.trim().trim_end_matches('.');
+            let why = if reason.is_empty() {
+                String::new()
+            } else {
+                format!(" ({reason})")
+            };
+            return Err(format!(
+                "Semantic search is off on this wiki{why}. Use search_notes (full-text search) \
+                 instead."
+            ));
         }
+        Err(Error::Invalid(message)) => return Err(message),
         Err(err) => return Err(explain(err, About::Wiki)),
     };
     if hits.is_empty() {
@@ -95,7 +102,7 @@ pub fn semantic_search(args: &Args) -> Outcome {
         out.push_str(&format!(
             "- {place} (score {:.2})\n  {}\n",
             hit.score,
-            one_line(&hit.text)
+            clip(&one_line(&hit.text), SNIPPET_CHARS)
         ));
     }
     Ok(out)
@@ -139,4 +146,30 @@ fn bullets(items: &[String]) -> String {
 /// Text on a single line (snippets may hold line breaks).
 fn one_line(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// How much of a semantic passage a result line shows.
+const SNIPPET_CHARS: usize = 300;
+
+/// At most `max` characters of `text` (cut at a character, never inside one), with an
+/// ellipsis when cut.
+fn clip(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        None => text.to_string(),
+        Some((end, _)) => format!("{}…", text[..end].trim_end()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clips_long_passages_at_a_character() {
+        assert_eq!(clip("short", 300), "short");
+        assert_eq!(clip(&"a".repeat(300), 300), "a".repeat(300));
+        assert_eq!(clip(&"é".repeat(301), 300), format!("{}…", "é".repeat(300)));
+        assert_eq!(clip("ab cd", 3), "ab…");
+        assert_eq!(one_line("a\n\n  b\tc"), "a b c");
+    }
 }

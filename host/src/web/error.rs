@@ -31,6 +31,17 @@ pub enum AppError {
     Plugin(#[from] crate::plugins::PluginError),
 }
 
+impl From<crate::semantic::SemanticError> for AppError {
+    fn from(err: crate::semantic::SemanticError) -> Self {
+        use crate::semantic::SemanticError;
+        match err {
+            SemanticError::Invalid(message) => AppError::BadRequest(message),
+            SemanticError::Wiki(err) => AppError::Wiki(err),
+            other => AppError::Internal(other.to_string()),
+        }
+    }
+}
+
 impl From<PathError> for AppError {
     fn from(err: PathError) -> Self {
         AppError::Wiki(WikiError::InvalidPath(err))

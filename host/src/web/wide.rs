@@ -197,11 +197,22 @@ pub async fn search(
         )));
     }
     let number = page_number(&query);
-    let wiki = ctx.wiki.clone();
-    let terms = q.clone();
-    let hits =
-        blocking(move || Ok(wiki.search(&terms, SEARCH_PAGE + 1, (number - 1) * SEARCH_PAGE)?))
-            .await?;
+    let by_meaning = query.get("mode").is_some_and(|m| m == "meaning");
+    let mut meaning = None;
+    if by_meaning && !q.is_empty() {
+        meaning = Some(search_by_meaning(&ctx, &q).await?);
+    }
+    let hits = match &meaning {
+        // Word matches stand in where semantic search is off.
+        Some(Meaning { off: None, .. }) => Vec::new(),
+        _ => {
+            let (wiki, terms) = (ctx.wiki.clone(), q.clone());
+            blocking(move || {
+                Ok(wiki.search(&terms, SEARCH_PAGE + 1, (number - 1) * SEARCH_PAGE)?)
+            })
+            .await?
+        }
+    };
     let has_more = hits.len() > SEARCH_PAGE as usize;
     #[derive(Serialize)]
     struct Search {
@@ -211,6 +222,8 @@ pub async fn search(
         number: u32,
         has_more: bool,
         exact: Option<String>,
+        by_meaning: bool,
+        meaning: Option<Meaning>,
     }
     // Offer the page whose name is exactly what was typed.
     let exact = PagePath::parse(&q)
@@ -228,8 +241,54 @@ pub async fn search(
             number,
             has_more,
             exact,
+            by_meaning,
+            meaning,
         },
     )
+}
+
+/// Passages a search by meaning shows.
+const MEANING_RESULTS: usize = 20;
+/// Passages shown from any one page.
+const MEANING_PER_PAGE: usize = 2;
+
+/// The search page's answer by meaning: passages, or why there are none.
+#[derive(Serialize)]
+struct Meaning {
+    hits: Vec<crate::semantic::SemanticHit>,
+    /// Why semantic search is off (the page then shows word matches).
+    off: Option<String>,
+    /// Pages still waiting to be indexed, so a missing result can be explained.
+    pending: u64,
+}
+
+async fn search_by_meaning(ctx: &RequestContext, q: &str) -> Result<Meaning, AppError> {
+    let wiki = ctx.wiki.clone();
+    let q = q.to_string();
+    blocking(move || {
+        let Some(semantic) = wiki.semantic().cloned() else {
+            return Ok(Meaning {
+                hits: Vec::new(),
+                off: Some("it is not configured here".into()),
+                pending: 0,
+            });
+        };
+        let pending = wiki.index().semantic_queue_len().unwrap_or(0);
+        match semantic.search(&wiki, &q, MEANING_RESULTS, MEANING_PER_PAGE) {
+            Ok(hits) => Ok(Meaning {
+                hits,
+                off: None,
+                pending,
+            }),
+            Err(crate::semantic::SemanticError::Off(reason)) => Ok(Meaning {
+                hits: Vec::new(),
+                off: Some(reason),
+                pending,
+            }),
+            Err(err) => Err(err.into()),
+        }
+    })
+    .await
 }
 
 pub async fn create_form(

@@ -61,10 +61,26 @@ impl Platform {
         Platform::start_at(config, Some(public_host.to_string()), listen)
     }
 
+    /// A platform with `holt.toml` set to `config` and extra environment variables.
+    pub fn start_with_env(config: &str, env: &[(&str, &str)]) -> Platform {
+        Platform::start_full(config, None, "127.0.0.1:0", env)
+    }
+
     fn start_at(config: &str, public_host: Option<String>, listen: &str) -> Platform {
+        Platform::start_full(config, public_host, listen, &[])
+    }
+
+    fn start_full(
+        config: &str,
+        public_host: Option<String>,
+        listen: &str,
+        env: &[(&str, &str)],
+    ) -> Platform {
         let dir = tempfile::tempdir().expect("temp dir");
         std::fs::write(dir.path().join("holt.toml"), config).expect("write holt.toml");
-        let server = Server::start_listening(dir, &[("HOLT_MODE", "platform")], listen);
+        let mut env = env.to_vec();
+        env.push(("HOLT_MODE", "platform"));
+        let server = Server::start_listening(dir, &env, listen);
         let port = server.port();
         let client = crate::util::http_client()
             .redirect(Policy::none())

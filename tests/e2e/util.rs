@@ -94,6 +94,9 @@ impl Server {
             .env("HOLT_LOG", "holt=debug,tower_http=debug")
             // Tests run single-wiki mode unless they ask for the platform (HOLT_MODE=platform).
             .env("HOLT_MODE", "single")
+            // Embedding every page saved would load the cores for nothing: the semantic tests
+            // switch it on (HOLT_SEMANTIC__ENABLED=true).
+            .env("HOLT_SEMANTIC__ENABLED", "false")
             .stdout(Stdio::piped())
             .stderr(log);
         for (k, v) in env {

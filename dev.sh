@@ -5,6 +5,7 @@
 #   ./dev.sh test      install what the tests need, then run every check and test
 #   ./dev.sh bench     release benchmark against the corpus (see bench/README.md)
 #   ./dev.sh bench-api the REST and MCP plugin paths against the native page view
+#   ./dev.sh bench-semantic  semantic search: embedding, reindex, query latency, memory
 #
 # Everything it needs (the pinned toolchain, the wasm32-wasip2 target, git, python3 and node for
 # the test peers, the MCP client SDKs) it installs itself; nothing is assumed beyond rustup and
@@ -116,6 +117,9 @@ cmd=${1:-}
 case "$cmd" in
   serve)
     ensure_toolchain
+    # The semantic-search model (checksummed; a no-op once present). Without it Holt still
+    # runs, and says that semantic search is off.
+    tools/model/fetch.sh >&2 || say "the semantic-search model could not be installed; semantic search will be off"
     build_plugins
     exec cargo run --release --locked -p holt -- serve "$@"
     ;;
@@ -143,6 +147,11 @@ case "$cmd" in
     cargo build --release --locked -p holt
     cargo bench --locked -p holt --bench plugins
     exec python3 bench/run.py "$@"
+    ;;
+  bench-semantic)
+    ensure_toolchain
+    tools/model/fetch.sh >&2
+    exec cargo bench --locked -p holt --bench semantic
     ;;
   bench-api)
     ensure_toolchain

@@ -18,7 +18,7 @@ use holt::render::Renderer;
 use holt::semantic::chunk::chunk_page;
 use holt::semantic::minilm::MiniLm;
 use holt::semantic::store::ChunkStore;
-use holt::semantic::vectors::{ChunkVector, VectorIndex};
+use holt::semantic::vectors::VectorIndex;
 use holt::semantic::{Embedder, MODEL_NAME, SemanticSearch};
 use holt::store::{Author, PagePath};
 use holt::wiki::{Limits, Wiki};
@@ -165,7 +165,7 @@ fn main() {
     assert!(rebuilt.chunks > 0, "nothing was embedded");
     let mut copy = 0;
     'fill: loop {
-        for (page, rows) in stored_rows(&wiki.dir().join("semantic.sqlite")) {
+        for (page, rows) in store.passages().expect("passages") {
             if big.len() >= QUERY_CHUNKS {
                 break 'fill;
             }
@@ -273,32 +273,4 @@ fn main() {
         serde_json::to_string_pretty(&json).expect("json"),
     )
     .expect("write results");
-}
-
-/// Every stored passage with its vector, by page.
-fn stored_rows(path: &Path) -> Vec<(String, Vec<ChunkVector>)> {
-    let conn = rusqlite::Connection::open(path).expect("store");
-    let mut stmt = conn
-        .prepare("SELECT page, id, heading, text, vector FROM chunks ORDER BY page, ordinal")
-        .expect("query");
-    let mut rows = stmt.query([]).expect("rows");
-    let mut out: Vec<(String, Vec<ChunkVector>)> = Vec::new();
-    while let Some(row) = rows.next().expect("row") {
-        let page: String = row.get(0).expect("page");
-        let bytes: Vec<u8> = row.get(4).expect("vector");
-        let chunk = ChunkVector {
-            id: row.get::<_, i64>(1).expect("id") as u64,
-            heading: row.get(2).expect("heading"),
-            text: holt::semantic::store::snippet(&row.get::<_, String>(3).expect("text")),
-            vector: bytes
-                .chunks_exact(4)
-                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                .collect(),
-        };
-        match out.last_mut() {
-            Some((last, chunks)) if *last == page => chunks.push(chunk),
-            _ => out.push((page, vec![chunk])),
-        }
-    }
-    out
 }

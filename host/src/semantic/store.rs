@@ -187,32 +187,34 @@ impl ChunkStore {
     /// Everything, as an in-memory index of `dim`-dimensional vectors.
     pub fn load(&self, dim: usize) -> Result<VectorIndex, StoreError> {
         let mut index = VectorIndex::new(dim);
+        for (page, chunks) in self.passages()? {
+            index.upsert_page(&page, chunks)?;
+        }
+        index.shrink_to_fit();
+        Ok(index)
+    }
+
+    /// Every stored passage (with a snippet of its text), grouped by page.
+    pub fn passages(&self) -> Result<Vec<(String, Vec<ChunkVector>)>, StoreError> {
         let mut stmt = self
             .conn
             .prepare("SELECT page, id, heading, text, vector FROM chunks ORDER BY page, ordinal")?;
         let mut rows = stmt.query([])?;
-        let mut page: Option<String> = None;
-        let mut chunks = Vec::new();
+        let mut pages: Vec<(String, Vec<ChunkVector>)> = Vec::new();
         while let Some(row) = rows.next()? {
-            let path: String = row.get(0)?;
-            if page.as_deref() != Some(path.as_str()) {
-                if let Some(done) = page.take() {
-                    index.upsert_page(&done, std::mem::take(&mut chunks))?;
-                }
-                page = Some(path);
-            }
-            chunks.push(ChunkVector {
+            let page: String = row.get(0)?;
+            let chunk = ChunkVector {
                 id: row.get::<_, i64>(1)? as u64,
                 heading: row.get(2)?,
                 text: snippet(&row.get::<_, String>(3)?),
                 vector: decode(&row.get::<_, Vec<u8>>(4)?),
-            });
+            };
+            match pages.last_mut() {
+                Some((last, chunks)) if *last == page => chunks.push(chunk),
+                _ => pages.push((page, vec![chunk])),
+            }
         }
-        if let Some(done) = page {
-            index.upsert_page(&done, chunks)?;
-        }
-        index.shrink_to_fit();
-        Ok(index)
+        Ok(pages)
     }
 }
 

@@ -289,9 +289,10 @@ impl Engine {
 
 /// Drops a page's passages from a loaded index, whatever the case of its path there.
 fn remove_any_case(index: &mut VectorIndex, path: &str) {
+    let key = path.to_lowercase();
     let matching: Vec<String> = index
         .pages()
-        .filter(|p| p.eq_ignore_ascii_case(path) || p.to_lowercase() == path.to_lowercase())
+        .filter(|p| p.to_lowercase() == key)
         .map(str::to_owned)
         .collect();
     for page in matching {

@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
 """The plugin paths against the native page view, side by side in one run.
 
-    python3 bench/api.py [--workdir DIR] [--duration S] [--runs N] [--conns C]
+    python3 bench/api.py [--quick] [--workdir DIR] [--duration S] [--runs N] [--conns C]
 
-(or `./dev.sh bench-api`, which builds the release binary and the plugins first.)
+(or `./dev.sh bench-api`, which builds the release binary and the plugins first). The binary is
+$HOLT_BIN, or target/release/holt.
 
-Holt serves the benchmark corpus (../shared/bench, 500 pages) in single-wiki mode, and wrk
-(-t1, the same connections and duration for each) fetches the same median pages six ways:
+Holt serves the benchmark corpus (bench/corpus.py, 500 pages) in single-wiki mode, and wrk
+(measure.wrk: -t1, the same connections and duration for each) fetches the same 4 median pages
+six ways:
 
   native       GET /{page}                        the rendered page, from the response cache
   rest         GET /api/v1/pages/{page}           the REST API plugin's answer, from the cache
@@ -17,110 +19,55 @@ Holt serves the benchmark corpus (../shared/bench, 500 pages) in single-wiki mod
                                                   run, every time
 
 Both plugins declare `cacheable-reads`, so the host keeps their answers to reads until the
-wiki changes, as it keeps rendered pages. Results go to DIR/api-results.json and
-DIR/api-comparison.md, with each path's throughput as a ratio of the native view's, cached
-against cached and uncached against uncached.
+wiki changes, as it keeps rendered pages. Semantic search is switched off here: its background
+worker would otherwise embed the freshly imported corpus during the measurements. Results go
+to DIR/api-results.json and DIR/api-comparison.md, with each path's throughput as a ratio of
+the native view's, cached against cached and uncached against uncached.
 """
 
 import argparse
 import json
 import os
-import re
 import shutil
 import statistics
 import subprocess
-import sys
 import time
 import urllib.parse
-import urllib.request
+
+import corpus
+import measure
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-SHARED = os.path.normpath(os.path.join(ROOT, "..", "shared", "bench"))
-HOLT = os.path.join(ROOT, "target", "release", "holt")
-
-# wrk rotates over requests read from a file: METHOD, path and (for POST) a JSON body per line.
-WRK_LUA = r"""
-local requests = {}
-local i = 0
-init = function(args)
-  for line in io.lines(os.getenv("WRK_REQUESTS")) do
-    local method, path, body = line:match("^(%S+)\t(%S+)\t?(.*)$")
-    local headers = {}
-    if body ~= nil and body ~= "" then
-      headers["Content-Type"] = "application/json"
-      headers["Accept"] = "application/json, text/event-stream"
-      headers["MCP-Protocol-Version"] = "2025-06-18"
-    else
-      body = nil
-    end
-    requests[#requests + 1] = wrk.format(method, path, headers, body)
-  end
-end
-request = function()
-  i = i % #requests + 1
-  return requests[i]
-end
-local bad = 0
-response = function(status, headers, body)
-  if status ~= 200 then bad = bad + 1 end
-end
-done = function(summary, latency, requests)
-  io.write(string.format("WRKJSON {\"requests\": %d, \"duration_us\": %d, \"p50_us\": %d, \"p99_us\": %d, \"non_2xx\": %d}\n",
-    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
-    summary.errors.status))
-end
-"""
+# Holt reads every HOLT_* variable as a setting and refuses unknown ones: HOLT_BIN is ours.
+HOLT = os.environ.pop("HOLT_BIN", None) or os.path.join(ROOT, "target", "release", "holt")
+ENV = dict(os.environ, HOLT_MODE="single", HOLT_SEMANTIC__ENABLED="false", HOLT_LOG="holt=warn")
+MCP_HEADERS = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream",
+               "MCP-Protocol-Version": "2025-06-18"}
 
 
-def log(*a):
-    print("api-bench:", *a, file=sys.stderr, flush=True)
+def read_note(page):
+    return json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                       "params": {"name": "read_note", "arguments": {"path": page}}})
 
 
-def start(data, port, env):
-    proc = subprocess.Popen(
-        [HOLT, "--data", data, "serve", "--listen", "127.0.0.1:%d" % port],
-        env=dict(os.environ, HOLT_MODE="single", **env),
-        stdout=subprocess.DEVNULL, stderr=open(os.path.join(data, "serve.log"), "ab"))
-    for _ in range(600):
-        try:
-            urllib.request.urlopen("http://127.0.0.1:%d/-/healthz" % port, timeout=1).read()
-            return proc
-        except OSError:
-            time.sleep(0.05)
-    proc.kill()
-    raise SystemExit("holt did not start; see %s/serve.log" % data)
+def views(pages):
+    """Each way of reading the pages, as wrk requests (method, path, body, headers)."""
+    q = urllib.parse.quote
+    cached = {
+        "native": [("GET", "/" + q(p), "", {}) for p in pages],
+        "rest": [("GET", "/api/v1/pages/" + q(p), "", {}) for p in pages],
+        "mcp": [("POST", "/mcp", read_note(p), MCP_HEADERS) for p in pages],
+    }
+    return dict(cached, **{name + "-raw": requests for name, requests in cached.items()})
 
 
-def fetch(port, method, path, body=None):
-    request = urllib.request.Request("http://127.0.0.1:%d%s" % (port, path), method=method,
-                                     data=body.encode() if body else None)
-    if body:
-        request.add_header("Content-Type", "application/json")
-        request.add_header("Accept", "application/json, text/event-stream")
-        request.add_header("MCP-Protocol-Version", "2025-06-18")
-    with urllib.request.urlopen(request, timeout=10) as r:
-        return r.status, r.read()
-
-
-def wrk(workdir, port, requests, conns, duration):
-    lua = os.path.join(workdir, "api.lua")
-    open(lua, "w").write(WRK_LUA)
-    listing = os.path.join(workdir, "api-requests.txt")
-    open(listing, "w").write("\n".join("\t".join(r) for r in requests) + "\n")
-    out = subprocess.run(
-        ["wrk", "-t1", "-c%d" % conns, "-d%ds" % duration, "--timeout", "30s", "-s", lua,
-         "http://127.0.0.1:%d/" % port],
-        env=dict(os.environ, WRK_REQUESTS=listing), stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, timeout=duration + 60).stdout.decode()
-    m = re.search(r"^WRKJSON (\{.*\})$", out, re.M)
-    if not m:
-        raise RuntimeError("wrk output not understood:\n" + out)
-    r = json.loads(m.group(1))
-    r["rps"] = r["requests"] / (r["duration_us"] / 1e6)
-    if r["non_2xx"]:
-        raise RuntimeError("%d responses were not 200" % r["non_2xx"])
-    return r
+def check(port, name, requests):
+    """Every request answers (and warms what it touches)."""
+    for method, path, body, headers in requests:
+        r = measure.request(port, method, path, body=body.encode() or None, headers=headers)
+        if r.status != 200 or b'"isError":true' in r.body:
+            raise SystemExit("%s %s answered %d: %s" % (name, path, r.status, r.body[:300]))
 
 
 def main():
@@ -130,69 +77,63 @@ def main():
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--duration", type=int, default=8)
     p.add_argument("--conns", type=int, default=16)
+    p.add_argument("--quick", action="store_true", help="a smoke run: 1 run of 5 s per path")
     a = p.parse_args()
+    if a.quick:
+        a.runs, a.duration = 1, 5
     if shutil.which("wrk") is None:
         raise SystemExit("wrk not found (Debian: apt-get install wrk)")
     if not os.path.exists(HOLT):
-        raise SystemExit("no release build at %s; run ./dev.sh bench-api" % HOLT)
+        raise SystemExit("no Holt binary at %s; run ./dev.sh bench-api, or set HOLT_BIN" % HOLT)
     workdir = os.path.abspath(a.workdir)
     os.makedirs(workdir, exist_ok=True)
-    repo = os.path.join(workdir, "corpus-repo")
-    manifest_path = os.path.join(workdir, "corpus-manifest.json")
-    if not os.path.isdir(repo):
-        subprocess.run([sys.executable, os.path.join(SHARED, "gen_corpus.py"), "--out", repo,
-                        "--manifest", manifest_path], check=True)
-    targets = json.load(open(manifest_path))["targets"]
-    pages = targets["median"][:4]
+    repo, manifest = corpus.ensure(workdir)
     data = os.path.join(workdir, "api-data")
     shutil.rmtree(data, ignore_errors=True)
-    subprocess.run([HOLT, "--data", data, "import", repo], check=True, stderr=subprocess.DEVNULL,
-                   env=dict(os.environ, HOLT_MODE="single"))
+    imported = subprocess.run([HOLT, "--data", data, "import", repo], env=ENV,
+                              stderr=subprocess.PIPE)
+    if imported.returncode:
+        raise SystemExit("holt import failed: %s" % imported.stderr.decode())
 
-    q = lambda page: urllib.parse.quote(page)
-    read_note = lambda page: json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
-                                         "params": {"name": "read_note", "arguments": {"path": page}}})
-    views = {
-        "native": [("GET", "/" + q(page)) for page in pages],
-        "rest": [("GET", "/api/v1/pages/" + q(page)) for page in pages],
-        "mcp": [("POST", "/mcp", read_note(page)) for page in pages],
-    }
-    paths = dict(views)
-    paths.update({name + "-raw": requests for name, requests in views.items()})
-    results = {name: [] for name in paths}
-    for name, requests in paths.items():
-        env = {"HOLT_CACHE__RESPONSE_BYTES": "0"} if name.endswith("-raw") else {}
-        proc = start(data, a.port, env)
+    results = {}
+    for name, requests in views(manifest["targets"]["median"][:4]).items():
+        env = dict(ENV, HOLT_CACHE__RESPONSE_BYTES="0") if name.endswith("-raw") else ENV
+        argv = [HOLT, "--data", data, "serve", "--listen", "%s:%d" % (measure.HOST, a.port)]
+        srv = measure.Server(argv, a.port, os.path.join(data, "serve.log"), env=env)
+        srv.start()
         try:
-            for request in requests:  # every request answers, and warms what it touches
-                status, body = fetch(a.port, *request)
-                if status != 200 or (name == "mcp" and b'"isError":true' in body):
-                    raise SystemExit("%s %s answered %d: %s" % (name, request[1], status, body[:300]))
+            srv.wait_ready("/-/healthz")
+            check(a.port, name, requests)
+            results[name] = []
             for run in range(a.runs):
-                r = wrk(workdir, a.port, requests, a.conns, a.duration)
+                r = measure.wrk(workdir, a.port, requests, a.conns, a.duration, srv.pid)
+                if r["errors"]:
+                    raise SystemExit("%s: %d requests failed" % (name, r["errors"]))
                 results[name].append(r)
-                log("%-10s run %d: %8.0f req/s  p50 %6.2f ms  p99 %6.2f ms" % (
-                    name, run + 1, r["rps"], r["p50_us"] / 1000, r["p99_us"] / 1000))
+                measure.log("%-10s run %d: %8.0f req/s  p50 %6.2f ms  p99 %6.2f ms" % (
+                    name, run + 1, r["rps"], r["lat_p50_us"] / 1000, r["lat_p99_us"] / 1000))
         finally:
-            proc.terminate()
-            proc.wait()
+            srv.stop()
 
     rps = {name: statistics.median(r["rps"] for r in runs) for name, runs in results.items()}
-    p50 = {name: statistics.median(r["p50_us"] for r in runs) / 1000 for name, runs in results.items()}
+    p50 = {name: statistics.median(r["lat_p50_us"] for r in runs) / 1000 for name, runs in results.items()}
     lines = [
-        "Run %s on %d CPUs; %d runs of %d s, wrk -t1 -c%d, 4 median pages of the corpus, single-wiki mode.\n"
-        % (time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), os.cpu_count(), a.runs, a.duration, a.conns),
+        "Run %s on %d CPUs; %d run(s) of %d s, wrk -t1 -c%d, 4 median pages of the corpus, "
+        "single-wiki mode.\n" % (time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                                 os.cpu_count(), a.runs, a.duration, a.conns),
         "| path | cached req/s | p50 | vs native | uncached req/s | p50 | vs native |",
         "|---|---|---|---|---|---|---|",
     ]
-    for name in views:
+    for name in ("native", "rest", "mcp"):
         raw = name + "-raw"
         lines.append("| %s | %.0f | %.2f ms | %.2f× | %.0f | %.2f ms | %.2f× |" % (
             name, rps[name], p50[name], rps[name] / rps["native"],
             rps[raw], p50[raw], rps[raw] / rps["native-raw"]))
     text = "\n".join(lines) + "\n"
-    json.dump({"runs": results, "rps": rps}, open(os.path.join(workdir, "api-results.json"), "w"), indent=1)
-    open(os.path.join(workdir, "api-comparison.md"), "w").write(text)
+    with open(os.path.join(workdir, "api-results.json"), "w") as f:
+        json.dump({"runs": results, "rps": rps, "machine": measure.machine()}, f, indent=1)
+    with open(os.path.join(workdir, "api-comparison.md"), "w") as f:
+        f.write(text)
     print(text)
 
 

@@ -3,11 +3,11 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::util::{Server, git, holt, shared_bench, texts};
+use crate::util::{Server, corpus_generator, git, holt, texts};
 
 /// Generates the benchmark corpus (500 pages, 2,000 commits) into `dir/corpus`.
 fn generate_corpus(dir: &Path) -> serde_json::Value {
-    let script = shared_bench().join("gen_corpus.py");
+    let script = corpus_generator();
     assert!(
         script.exists(),
         "the corpus generator is missing at {}",
@@ -20,10 +20,10 @@ fn generate_corpus(dir: &Path) -> serde_json::Value {
         .arg("--manifest")
         .arg(dir.join("manifest.json"))
         .output()
-        .expect("run gen_corpus.py");
+        .expect("run bench/corpus.py");
     assert!(
         out.status.success(),
-        "gen_corpus.py failed: {}",
+        "bench/corpus.py failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json")).expect("manifest"))

@@ -16,9 +16,9 @@ pub fn holt_bin() -> &'static str {
     env!("CARGO_BIN_EXE_holt")
 }
 
-/// The shared benchmark kit beside the checkout (read-only; present in CI).
-pub fn shared_bench() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/bench")
+/// The benchmark corpus generator (`bench/corpus.py`): 500 pages, 2,000 commits, deterministic.
+pub fn corpus_generator() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../bench/corpus.py")
 }
 
 /// A running `holt serve`; stopped (and its log printed on failure) when dropped.

@@ -1,12 +1,15 @@
 //! Semantic search figures (`cargo bench -p holt --bench semantic`, or `./dev.sh bench-semantic`),
-//! on the benchmark corpus (`../shared/bench/gen_corpus.py`, 500 pages at HEAD) with the real
-//! model (`tools/model/fetch.sh`):
+//! on the benchmark corpus (`bench/corpus.py`, 500 pages at HEAD) with the real model
+//! (`tools/model/fetch.sh`):
 //!
-//! - embedding throughput: the model alone on the corpus's passages;
+//! - embedding throughput of the fp32 and the int8 build, alternately on the same passages of
+//!   the corpus with one thread (as the worker runs), and each build's resident size;
 //! - full reindex: `SemanticSearch::rebuild` of the corpus wiki (chunk, embed, store);
 //! - query latency at 5,000 passages: the exact search alone, and a whole query (embedding the
 //!   query, searching, titles), beside a full-text query on the same wiki in the same run;
-//! - memory: the loaded index per wiki, per passage, and the model's resident size.
+//! - memory: the loaded index per wiki, per passage.
+//!
+//! The reindex and query figures are of the default build (`[semantic] precision`).
 //!
 //! Results also go to `target/bench/semantic.json`.
 
@@ -14,12 +17,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use holt::config::SemanticSettings;
 use holt::render::Renderer;
 use holt::semantic::chunk::chunk_page;
-use holt::semantic::minilm::MiniLm;
+use holt::semantic::minilm::{MiniLm, Precision};
 use holt::semantic::store::ChunkStore;
 use holt::semantic::vectors::VectorIndex;
-use holt::semantic::{Embedder, MODEL_NAME, SemanticSearch};
+use holt::semantic::{Embedder, SemanticSearch};
 use holt::store::{Author, PagePath};
 use holt::wiki::{Limits, Wiki};
 
@@ -51,7 +55,7 @@ fn rss_kib() -> u64 {
 fn corpus(dir: &Path) -> Vec<(String, String)> {
     let repo = dir.join("corpus");
     if !repo.exists() {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/bench/gen_corpus.py");
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../bench/corpus.py");
         let status = std::process::Command::new("python3")
             .arg(&script)
             .arg("--out")
@@ -92,31 +96,52 @@ fn main() {
     let pages = corpus(&out);
     println!("corpus: {} pages", pages.len());
 
-    let before_model = rss_kib();
-    let model = MiniLm::load(&model_dir).unwrap_or_else(|e| panic!("{e}"));
-    let warm: Vec<&str> = vec!["warm up the model"; 4];
-    model.embed(&warm).expect("embed");
-    let model_mib = (rss_kib().saturating_sub(before_model)) as f64 / 1024.0;
-
-    // Embedding throughput: the model alone, on the corpus's first passages, in the worker's
-    // batch size.
     let passages: Vec<String> = pages
         .iter()
         .flat_map(|(path, text)| chunk_page(path, text).chunks)
         .map(|c| c.embed_text)
         .collect();
-    let sample: Vec<&str> = passages.iter().take(512).map(String::as_str).collect();
-    let started = Instant::now();
-    for batch in sample.chunks(16) {
-        model.embed(batch).expect("embed");
+    let sample: Vec<&str> = passages.iter().take(256).map(String::as_str).collect();
+    let default = SemanticSettings::default().precision;
+    let mut resident = Vec::new();
+    let mut models = Vec::new();
+    for precision in [Precision::Fp32, Precision::Int8] {
+        let before = rss_kib();
+        let model = MiniLm::load(&model_dir, precision, 1).unwrap_or_else(|e| panic!("{e}"));
+        model.embed(&sample[..4]).expect("embed");
+        resident.push(rss_kib().saturating_sub(before) as f64 / 1024.0);
+        models.push(model);
     }
-    let throughput = sample.len() as f64 / started.elapsed().as_secs_f64();
+    // Alternately, in slices of 16 passages, so both builds see the same machine.
+    let mut spent = [Duration::ZERO; 2];
+    for slice in sample.chunks(16) {
+        for (model, spent) in models.iter().zip(&mut spent) {
+            let started = Instant::now();
+            model.embed(slice).expect("embed");
+            *spent += started.elapsed();
+        }
+    }
+    let throughput: Vec<f64> = spent
+        .iter()
+        .map(|d| sample.len() as f64 / d.as_secs_f64())
+        .collect();
+    for (i, precision) in [Precision::Fp32, Precision::Int8].iter().enumerate() {
+        println!(
+            "embedding, {precision:?}: {:.1} passages/s, 1 thread ({} passages of the corpus; {} in all); resident {:.0} MiB",
+            throughput[i],
+            sample.len(),
+            passages.len(),
+            resident[i]
+        );
+    }
     println!(
-        "embedding: {:.1} passages/s ({} passages of the corpus; {} in all)",
-        throughput,
-        sample.len(),
-        passages.len()
+        "int8 is {:.2}x the speed of fp32",
+        throughput[1] / throughput[0]
     );
+    let chosen = usize::from(default == Precision::Int8);
+    let model = models.swap_remove(chosen);
+    let model_mib = resident[chosen];
+    drop(models);
 
     // Full reindex of the corpus wiki: one commit of every page, then a rebuild.
     let wiki = Arc::new(
@@ -139,9 +164,9 @@ fn main() {
     wiki.create_pages(&parsed, &author, "corpus")
         .expect("pages");
     let semantic = SemanticSearch::new(
-        MODEL_NAME,
+        default.model_name(),
         Box::new(model),
-        Box::new(MiniLm::load(&model_dir).expect("model")),
+        Box::new(MiniLm::load(&model_dir, default, 1).expect("model")),
         1 << 30,
     );
     let started = Instant::now();
@@ -158,7 +183,7 @@ fn main() {
     // Query latency at 5,000 passages: the corpus's real vectors, repeated under other page
     // names until there are 5,000.
     let (store, _) =
-        ChunkStore::open(&wiki.dir().join("semantic.sqlite"), MODEL_NAME).expect("store");
+        ChunkStore::open(&wiki.dir().join("semantic.sqlite"), default.model_name()).expect("store");
     let corpus_index = store.load(384).expect("load");
     let corpus_bytes = corpus_index.memory_bytes();
     let mut big = VectorIndex::new(384);
@@ -185,7 +210,7 @@ fn main() {
         .map(|(path, _)| path.rsplit('/').next().unwrap().replace('-', " "))
         .take(QUERIES)
         .collect();
-    let query_model = MiniLm::load(&model_dir).expect("model");
+    let query_model = MiniLm::load(&model_dir, default, 1).expect("model");
     let query_vectors: Vec<Vec<f32>> = queries
         .iter()
         .map(|q| query_model.embed(&[q]).expect("embed").remove(0))
@@ -243,7 +268,7 @@ fn main() {
         w50.as_secs_f64() / f50.as_secs_f64()
     );
     println!(
-        "memory: {:.1} MiB for the corpus wiki's index ({} passages, {:.0} bytes each); {:.1} MiB at {} passages; model resident {:.0} MiB per loaded copy",
+        "memory: {:.1} MiB for the corpus wiki's index ({} passages, {:.0} bytes each); {:.1} MiB at {} passages; model ({default:?}) resident {:.0} MiB",
         corpus_bytes as f64 / 1048576.0,
         corpus_index.len(),
         corpus_bytes as f64 / corpus_index.len().max(1) as f64,
@@ -254,7 +279,11 @@ fn main() {
     let json = serde_json::json!({
         "pages": rebuilt.pages,
         "passages": rebuilt.chunks,
-        "embedding_passages_per_s": throughput,
+        "default_precision": format!("{default:?}"),
+        "embedding_passages_per_s_fp32": throughput[0],
+        "embedding_passages_per_s_int8": throughput[1],
+        "model_rss_mib_fp32": resident[0],
+        "model_rss_mib_int8": resident[1],
         "full_reindex_s": reindex.as_secs_f64(),
         "search_5k_p50_ms": ms(s50),
         "search_5k_p99_ms": ms(s99),

@@ -210,6 +210,15 @@ pub struct SemanticSettings {
     pub model_dir: Option<PathBuf>,
     /// Memory for wikis' vector indexes (MiB); the least recently searched are unloaded past it.
     pub memory_mib: u64,
+    /// Which build of the model runs: `int8` (smaller, faster) or `fp32` (the published weights).
+    pub precision: ModelPrecision,
+    /// Threads one embedding may use; 1 leaves the other cores to requests.
+    pub threads: usize,
+    /// A second loaded copy of the model for queries, so that they never wait for the worker's
+    /// passage (costs the model's memory once more).
+    pub separate_query_model: bool,
+    /// Seconds unused after which the model is unloaded (0: kept once loaded).
+    pub unload_after_secs: u64,
 }
 
 impl Default for SemanticSettings {
@@ -218,8 +227,23 @@ impl Default for SemanticSettings {
             enabled: true,
             model_dir: None,
             memory_mib: 256,
+            precision: ModelPrecision::Int8,
+            threads: 1,
+            separate_query_model: false,
+            unload_after_secs: 900,
         }
     }
+}
+
+/// Which build of the embedding model runs: both come from the same published weights.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ModelPrecision {
+    /// The weights as published: matches sentence-transformers to 1e-4.
+    Fp32,
+    /// Weights quantized to 8 bits per channel (ONNX Runtime's dynamic quantization): a
+    /// quarter of the memory and faster, within a stated tolerance of fp32.
+    Int8,
 }
 
 /// Size limits, in bytes.

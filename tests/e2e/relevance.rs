@@ -1,7 +1,9 @@
 //! Relevance on real prose: a wiki of the machine's own manual pages (`man1`), and twenty
 //! questions that say what one page is for in other words. Search by meaning must find the page
 //! in its first five results more often than full-text search does (recall@5), and for most of
-//! the questions. The table of ranks is printed (`cargo test ... relevance -- --nocapture`).
+//! the questions, with both builds of the model; the int8 build (the default) must keep the
+//! fp32 build's recall, give or take one question. The tables of ranks are printed
+//! (`cargo test ... relevance -- --nocapture`).
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -266,16 +268,43 @@ fn search_by_meaning_finds_paraphrased_manual_pages_better_than_full_text() {
             "{query:?}: {target} is not in COMMANDS"
         );
     }
-    let started = Instant::now();
     let pages: Vec<(&str, String)> = COMMANDS.iter().map(|c| (*c, page_markdown(c))).collect();
+    let fp32 = recall(&pages, "fp32");
+    let int8 = recall(&pages, "int8");
+    for (precision, (semantic, full_text, report)) in [("fp32", &fp32), ("int8", &int8)] {
+        eprintln!("model {precision}:\n{report}\n");
+        assert!(
+            semantic > full_text,
+            "search by meaning ({precision}) should find more of the paraphrased pages than full-text search:\n{report}"
+        );
+        assert!(
+            *semantic >= SEMANTIC_FLOOR,
+            "search by meaning ({precision}) should find at least {SEMANTIC_FLOOR} of the pages in its first {K}:\n{report}"
+        );
+    }
+    let one = 1.0 / QUERIES.len() as f64;
+    assert!(
+        int8.0 + one + 1e-9 >= fp32.0,
+        "the int8 model loses recall: {:.2} against fp32's {:.2}",
+        int8.0,
+        fp32.0
+    );
+}
+
+/// Semantic and full-text recall@K on a wiki of `pages`, served with the model's `precision`
+/// build, and the table of ranks.
+fn recall(pages: &[(&str, String)], precision: &str) -> (f64, f64, String) {
+    let started = Instant::now();
     let words: usize = pages
         .iter()
         .map(|(_, md)| md.split_whitespace().count())
         .sum();
-
     let server = Server::start_with(
         tempfile::tempdir().expect("temp dir"),
-        &[("HOLT_SEMANTIC__ENABLED", "true")],
+        &[
+            ("HOLT_SEMANTIC__ENABLED", "true"),
+            ("HOLT_SEMANTIC__PRECISION", precision),
+        ],
     );
     let client = http_client()
         .timeout(Duration::from_secs(60))
@@ -287,7 +316,7 @@ fn search_by_meaning_finds_paraphrased_manual_pages_better_than_full_text() {
         "semantic search is off ({}): ./dev.sh test installs the model (tools/model/fetch.sh)",
         status["reason"]
     );
-    for (name, markdown) in &pages {
+    for (name, markdown) in pages {
         let path = format!("/api/v1/pages/{FOLDER}/{name}");
         let resp = client
             .put(server.url(&path))
@@ -373,13 +402,5 @@ fn search_by_meaning_finds_paraphrased_manual_pages_better_than_full_text() {
         pages.len(),
         started.elapsed()
     );
-    eprintln!("{report}");
-    assert!(
-        semantic_recall > full_text_recall,
-        "search by meaning should find more of the paraphrased pages than full-text search:\n{report}"
-    );
-    assert!(
-        semantic_recall >= SEMANTIC_FLOOR,
-        "search by meaning should find at least {SEMANTIC_FLOOR} of the pages in its first {K}:\n{report}"
-    );
+    (semantic_recall, full_text_recall, report)
 }

@@ -112,7 +112,10 @@ fn a_saved_page_is_found_by_meaning_within_a_bounded_delay_and_a_deleted_one_goe
     let server = Server::start_with(tempfile::tempdir().expect("temp dir"), ON);
     let before = wait_indexed(&server);
     assert_eq!(before["enabled"], true, "{before}");
-    assert_eq!(before["model"], "all-MiniLM-L6-v2");
+    assert_eq!(
+        before["model"], "all-MiniLM-L6-v2-int8",
+        "the default build"
+    );
     server.create("Deploying", DEPLOYING);
 
     let saved = Instant::now();
@@ -245,10 +248,21 @@ fn vectors_survive_a_restart_and_a_crash_mid_batch_loses_nothing() {
     let again = status(&server);
     assert_eq!(again["pending"], 0, "{again}");
     assert_eq!(again["chunks"], chunks, "{again}");
+    // Start-up never waits for the model: it is loaded by the first query, and says so.
+    assert!(
+        !server.log().contains("the model is loaded"),
+        "the model was loaded with nothing to embed:\n{}",
+        server.log()
+    );
     assert_eq!(
         semantic_pages(&server, "when to water tomatoes").len(),
         5,
         "answers from the stored vectors"
+    );
+    assert!(
+        server.log().contains("the model is loaded"),
+        "the first query loaded the model:\n{}",
+        server.log()
     );
     std::thread::sleep(Duration::from_millis(500));
     assert!(

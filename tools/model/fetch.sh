@@ -5,6 +5,7 @@
 #
 # OUT_DIR (default: <repo>/models/all-MiniLM-L6-v2) receives
 #   model.onnx                  fp32 BERT encoder, built here by build_onnx.py
+#   model-int8.onnx             the same with 8-bit weights, by quantize.py
 #   tokenizer.json config.json special_tokens_map.json tokenizer_config.json
 #   lib/libonnxruntime.so.<v>   from the onnxruntime wheel, and the symlink lib/libonnxruntime.so
 # all checked against tools/model/checksums.sha256. When they already match, nothing is done.
@@ -147,11 +148,13 @@ PY
 
   say "building model.onnx from model.safetensors"
   "$VENV/bin/python" "$HERE/build_onnx.py" --model-dir "$TMP/src" --output "$STAGE/model.onnx"
+  say "quantizing it into model-int8.onnx"
+  "$VENV/bin/python" "$HERE/quantize.py" "$STAGE/model.onnx" "$STAGE/model-int8.onnx"
   for f in "${MODEL_FILES[@]}"; do cp "$TMP/src/$f" "$STAGE/$f"; done
   ln -sfn "$ORT_LIB" "$STAGE/lib/libonnxruntime.so"
 
   if [ "$write_checksums" = 1 ]; then
-    (cd "$STAGE" && sha256sum model.onnx "${MODEL_FILES[@]}" "lib/$ORT_LIB") > "$CHECKSUMS"
+    (cd "$STAGE" && sha256sum model.onnx model-int8.onnx "${MODEL_FILES[@]}" "lib/$ORT_LIB") > "$CHECKSUMS"
     say "wrote $CHECKSUMS"
   elif ! verify "$STAGE"; then
     (cd "$STAGE" && sha256sum --check --strict "$CHECKSUMS" 2>&1 | grep -v ': OK$' >&2) || true
@@ -160,16 +163,16 @@ PY
 
   # Move the verified files into place.
   mkdir -p "$OUT/lib"
-  for f in model.onnx "${MODEL_FILES[@]}" "lib/$ORT_LIB" lib/libonnxruntime.so; do
+  for f in model.onnx model-int8.onnx "${MODEL_FILES[@]}" "lib/$ORT_LIB" lib/libonnxruntime.so; do
     rm -f "$OUT/$f"
     mv "$STAGE/$f" "$OUT/$f"
   done
   verify "$OUT" || die "$OUT does not match $CHECKSUMS after the move"
   say "installed into $OUT:"
-  (cd "$OUT" && ls -l model.onnx "${MODEL_FILES[@]}" "lib/$ORT_LIB" lib/libonnxruntime.so | sed 's/^/  /')
+  (cd "$OUT" && ls -l model.onnx model-int8.onnx "${MODEL_FILES[@]}" "lib/$ORT_LIB" lib/libonnxruntime.so | sed 's/^/  /')
 fi
 
-say "for the Holt embedder: ORT_DYLIB_PATH=$OUT/lib/libonnxruntime.so"
+say "Holt finds it there when [semantic] model_dir (or its default) names $OUT"
 
 if [ "$run_check" = 1 ]; then
   setup_venv

@@ -1,29 +1,35 @@
 //! Semantic search: pages cut into passages (`chunk`), passages embedded as vectors
-//! (`Embedder`; the real one is `minilm`), stored per wiki (`store`), searched exactly in memory
-//! (`vectors`), kept current by the reindex worker (`worker`) from the queue the page index
+//! (`Embedder`; the real one is `minilm`, loaded on first need by `model`), stored per wiki
+//! (`store`), searched exactly in memory (`vectors`), kept current by the reindex worker (`worker`) from the queue the page index
 //! fills, and offered to the rest of Holt by `SemanticSearch` (`service`).
 
 pub mod chunk;
 pub mod minilm;
+pub mod model;
 pub mod service;
 pub mod store;
 pub mod vectors;
 pub mod worker;
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
+pub use minilm::Precision;
 pub use service::{ReindexStatus, SemanticError, SemanticHit, SemanticSearch};
 pub use worker::RebuildStats;
 
 use crate::config::SemanticSettings;
+use model::{LazyModel, ModelConfig};
 
-/// The name vectors are stored under; another model's vectors are never mixed in.
-pub const MODEL_NAME: &str = "all-MiniLM-L6-v2";
+/// What people are told when the model is not there; it names no server paths.
+const NOT_INSTALLED: &str = "the embedding model is not installed on this server (its operator \
+                             can install it with tools/model/fetch.sh)";
 
 impl SemanticSearch {
     /// Semantic search as configured: the real model from the configured folder (or, unset,
-    /// `<data>/models/all-MiniLM-L6-v2`, then the checkout's `models/` folder); off, with the
-    /// reason logged and shown, when switched off or when the model is not installed.
+    /// `<data>/models/all-MiniLM-L6-v2`, then the checkout's `models/` folder), loaded when
+    /// first needed; off, with the reason logged and shown, when switched off or when the
+    /// model's files are not there. Start-up only looks for the files.
     pub fn from_settings(settings: &SemanticSettings, data_dir: &Path) -> SemanticSearch {
         if !settings.enabled {
             return SemanticSearch::off(
@@ -31,26 +37,31 @@ impl SemanticSearch {
             );
         }
         let dir = model_dir(settings, data_dir);
-        let loaded = minilm::MiniLm::load(&dir)
-            .and_then(|documents| Ok((documents, minilm::MiniLm::load(&dir)?)));
-        match loaded {
-            Ok((documents, queries)) => {
-                tracing::info!(model = %dir.display(), "semantic search is on");
-                SemanticSearch::new(
-                    MODEL_NAME,
-                    Box::new(documents),
-                    Box::new(queries),
-                    settings.memory_mib.saturating_mul(1 << 20) as usize,
-                )
-            }
-            Err(err) => {
-                tracing::warn!(error = %err, model = %dir.display(), "semantic search is off: the model could not be loaded (tools/model/fetch.sh installs it)");
-                SemanticSearch::off(
-                    "the embedding model is not installed on this server (its operator can \
-                     install it with tools/model/fetch.sh)",
-                )
-            }
+        let missing = minilm::MiniLm::missing_files(&dir, settings.precision);
+        if let Some(file) = missing.first() {
+            tracing::warn!(missing = %file.display(), "semantic search is off: the model is not installed (tools/model/fetch.sh installs it)");
+            return SemanticSearch::off(NOT_INSTALLED);
         }
+        let config = ModelConfig {
+            dir: dir.clone(),
+            precision: settings.precision,
+            threads: settings.threads.max(1),
+            unload_after: (settings.unload_after_secs > 0)
+                .then(|| Duration::from_secs(settings.unload_after_secs)),
+        };
+        let pages = LazyModel::new(config.clone());
+        let queries = if settings.separate_query_model {
+            LazyModel::new(config)
+        } else {
+            pages.clone()
+        };
+        tracing::info!(model = %dir.display(), precision = ?settings.precision, "semantic search is on (the model loads when first needed)");
+        SemanticSearch::new(
+            settings.precision.model_name(),
+            pages.for_pages(),
+            queries.for_queries(),
+            settings.memory_mib.saturating_mul(1 << 20) as usize,
+        )
     }
 }
 
@@ -59,7 +70,7 @@ fn model_dir(settings: &SemanticSettings, data_dir: &Path) -> PathBuf {
     if let Some(dir) = &settings.model_dir {
         return dir.clone();
     }
-    let in_data = data_dir.join("models").join(MODEL_NAME);
+    let in_data = data_dir.join("models").join("all-MiniLM-L6-v2");
     if in_data.exists() {
         return in_data;
     }
@@ -73,12 +84,24 @@ pub trait Embedder: Send + Sync {
     fn dim(&self) -> usize;
     /// One vector per text, in order.
     fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError>;
+    /// Why the model cannot be used, once that is known (a model that failed to load).
+    fn unavailable(&self) -> Option<String> {
+        None
+    }
+    /// Frees the model's memory if it has not been used for a while (the worker calls this
+    /// when idle).
+    fn release_if_unused(&self) {}
 }
 
 /// Why texts could not be embedded.
 #[derive(Debug, thiserror::Error)]
-#[error("embedding: {0}")]
-pub struct EmbedError(pub String);
+pub enum EmbedError {
+    /// The model cannot be loaded: semantic search is off until the operator fixes it.
+    #[error("the embedding model could not be loaded: {0}")]
+    Unavailable(String),
+    #[error("embedding: {0}")]
+    Failed(String),
+}
 
 /// A FAKE embedder for tests: hashes each lower-cased word (and each pair of adjacent words)
 /// into a bucket of a fixed-size vector, then normalises. Texts sharing words come out near

@@ -30,7 +30,7 @@ pub enum SemanticError {
     #[error("{0}")]
     Invalid(String),
     #[error(transparent)]
-    Embed(#[from] EmbedError),
+    Embed(EmbedError),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -40,6 +40,20 @@ pub enum SemanticError {
     #[error(transparent)]
     Wiki(#[from] WikiError),
 }
+
+impl From<EmbedError> for SemanticError {
+    /// A model that cannot be loaded turns semantic search off; the log has the details.
+    fn from(err: EmbedError) -> Self {
+        match err {
+            EmbedError::Unavailable(_) => SemanticError::Off(MODEL_FAILED.into()),
+            err => SemanticError::Embed(err),
+        }
+    }
+}
+
+/// What people are told when the model's files are there but do not load.
+const MODEL_FAILED: &str = "the embedding model could not be loaded on this server (its operator \
+                            will find why in the log)";
 
 /// A passage found by meaning.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -80,9 +94,10 @@ enum State {
 /// Semantic search that is on: the embedders, the loaded indexes and the worker's to-do list.
 pub(super) struct Engine {
     pub(super) model: String,
-    /// Embeds pages (the worker's); queries have their own, so a long batch never delays them.
+    /// Embeds pages (the worker's).
     pub(super) documents: Box<dyn Embedder>,
-    queries: Box<dyn Embedder>,
+    /// Embeds queries: the same loaded model by default, which lets queries go first.
+    pub(super) queries: Box<dyn Embedder>,
     cache: Mutex<Cache>,
     /// Wikis with queued pages, for the worker.
     pub(super) pending: Mutex<Pending>,
@@ -126,8 +141,9 @@ impl SemanticSearch {
         }
     }
 
-    /// Semantic search with `model` (its name, recorded with every stored vector), one embedder
-    /// for pages and one for queries, and `budget` bytes for loaded indexes.
+    /// Semantic search with `model` (its name, recorded with every stored vector), the embedders
+    /// of pages and of queries (two ways into one model, or two models), and `budget` bytes for
+    /// loaded indexes.
     pub fn new(
         model: &str,
         documents: Box<dyn Embedder>,
@@ -196,7 +212,7 @@ impl SemanticSearch {
             .queries
             .embed(&[query])?
             .pop()
-            .ok_or_else(|| EmbedError("the model gave no vector".into()))?;
+            .ok_or_else(|| EmbedError::Failed("the model gave no vector".into()))?;
         let index = engine.index(wiki)?;
         let hits = index.read().unwrap_or_else(|p| p.into_inner()).search(
             &vector,
@@ -240,6 +256,16 @@ impl SemanticSearch {
             }
             State::On(engine) => engine,
         };
+        if engine.queries.unavailable().is_some() || engine.documents.unavailable().is_some() {
+            return Ok(ReindexStatus {
+                enabled: false,
+                reason: MODEL_FAILED.into(),
+                model: engine.model.clone(),
+                pending,
+                pages: 0,
+                chunks: 0,
+            });
+        }
         let (pages, chunks) = if store_path(wiki.dir()).exists() {
             engine.open_store(wiki)?.counts()?
         } else {

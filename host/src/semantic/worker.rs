@@ -27,6 +27,10 @@ const BATCH_PAGES: usize = 8;
 const EMBED_BATCH: usize = 16;
 /// How long the worker waits after a failure before trying that wiki again.
 const RETRY_AFTER: Duration = Duration::from_secs(10);
+/// How often an idle worker looks whether the model has been unused long enough to unload.
+const IDLE_CHECK: Duration = Duration::from_secs(30);
+/// The worker's nice value: requests always go first.
+const NICE: i32 = 19;
 
 /// What a rebuild did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -45,13 +49,17 @@ impl SemanticSearch {
         }
     }
 
-    /// Starts the background worker (when semantic search is on).
+    /// Starts the background worker (when semantic search is on), at the lowest CPU priority:
+    /// with one embedding thread, the model runs on the worker's own thread.
     pub fn start_worker(&self) -> std::io::Result<()> {
         if let Ok(engine) = self.engine() {
             let engine = engine.clone();
             std::thread::Builder::new()
                 .name("holt-semantic".into())
-                .spawn(move || engine.run())?;
+                .spawn(move || {
+                    lower_priority();
+                    engine.run()
+                })?;
         }
         Ok(())
     }
@@ -171,7 +179,15 @@ impl Engine {
                     {
                         break wiki;
                     }
-                    pending = self.wake.wait(pending).unwrap_or_else(|p| p.into_inner());
+                    let (next, idle) = self
+                        .wake
+                        .wait_timeout(pending, IDLE_CHECK)
+                        .unwrap_or_else(|p| p.into_inner());
+                    pending = next;
+                    if idle.timed_out() {
+                        self.documents.release_if_unused();
+                        self.queries.release_if_unused();
+                    }
                 }
             };
             let again = match self.process(&wiki, BATCH_PAGES) {
@@ -284,6 +300,21 @@ impl Engine {
                 })
             })
             .collect())
+    }
+}
+
+/// Gives the calling thread the lowest CPU priority (Linux keeps nice values per thread).
+fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: gettid and setpriority take and return plain integers.
+        let done = unsafe {
+            let tid = libc::gettid();
+            libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, NICE)
+        };
+        if done != 0 {
+            tracing::debug!(error = %std::io::Error::last_os_error(), "semantic worker: priority unchanged");
+        }
     }
 }
 

@@ -56,7 +56,7 @@ impl Embedder for Failing {
 
     fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
         if self.fail.load(Ordering::SeqCst) {
-            return Err(EmbedError("the test switched the model off".into()));
+            return Err(EmbedError::Failed("the test switched the model off".into()));
         }
         self.inner.embed(texts)
     }

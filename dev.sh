@@ -5,7 +5,8 @@
 #   ./dev.sh test      install what the tests need, then run every check and test
 #   ./dev.sh bench     release benchmark against the corpus (see bench/README.md)
 #   ./dev.sh bench-api the REST and MCP plugin paths against the native page view
-#   ./dev.sh bench-semantic  semantic search: embedding, reindex, query latency, memory
+#   ./dev.sh bench-semantic  semantic search: embedding (fp32 and int8), reindex, query latency
+#   ./dev.sh bench-memory    where the server's memory goes, on the benchmark corpus
 #
 # Everything it needs (the pinned toolchain, the wasm32-wasip2 target, git, python3 and node for
 # the test peers, the MCP client SDKs) it installs itself; nothing is assumed beyond rustup and
@@ -143,6 +144,9 @@ case "$cmd" in
   bench)
     ensure_toolchain
     ensure_packages git python3 wrk
+    # The model, for the passes that need it (the full reindex, the RSS with the model loaded);
+    # without it they are reported as not measured.
+    tools/model/fetch.sh >&2 || say "the semantic-search model could not be installed; its measures will be skipped"
     build_plugins
     cargo build --release --locked -p holt
     cargo bench --locked -p holt --bench plugins
@@ -153,6 +157,14 @@ case "$cmd" in
     tools/model/fetch.sh >&2
     exec cargo bench --locked -p holt --bench semantic
     ;;
+  bench-memory)
+    ensure_toolchain
+    ensure_packages git python3
+    tools/model/fetch.sh >&2 || say "the semantic-search model could not be installed; its share will be skipped"
+    build_plugins
+    cargo build --release --locked -p holt
+    exec python3 bench/memory.py "$@"
+    ;;
   bench-api)
     ensure_toolchain
     ensure_packages git python3 wrk
@@ -161,7 +173,7 @@ case "$cmd" in
     exec python3 bench/api.py "$@"
     ;;
   *)
-    sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
     ;;
 esac

@@ -303,17 +303,26 @@ impl Engine {
     }
 }
 
-/// Gives the calling thread the lowest CPU priority (Linux keeps nice values per thread).
+/// Gives the calling thread the lowest CPU priority (Linux keeps both per thread): the
+/// `SCHED_IDLE` policy, under which any runnable request thread preempts it at once (at nice 19
+/// it would still hold a core for a time slice now and then), and nice 19 where that policy is
+/// refused.
 fn lower_priority() {
     #[cfg(target_os = "linux")]
     {
-        // SAFETY: gettid and setpriority take and return plain integers.
-        let done = unsafe {
+        // SAFETY: gettid, sched_setscheduler and setpriority take plain integers and a pointer
+        // to a parameter that lives for the call.
+        let (idle, nice) = unsafe {
             let tid = libc::gettid();
-            libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, NICE)
+            let param = libc::sched_param { sched_priority: 0 };
+            let idle = libc::sched_setscheduler(tid, libc::SCHED_IDLE, &param);
+            (
+                idle,
+                libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, NICE),
+            )
         };
-        if done != 0 {
-            tracing::debug!(error = %std::io::Error::last_os_error(), "semantic worker: priority unchanged");
+        if idle != 0 || nice != 0 {
+            tracing::debug!(error = %std::io::Error::last_os_error(), "semantic worker: priority not fully lowered");
         }
     }
 }

@@ -87,6 +87,7 @@ def prepare(workdir, repo):
     os.makedirs(rundir)
     copy = os.path.join(rundir, "repo")
     shutil.copytree(repo, copy, symlinks=True)
+    os.sync()  # as for Holt's copies: on disk before the measures begin
     settings = {
         "REPOSITORY": copy,
         "SECRET_KEY": secrets.token_hex(32),

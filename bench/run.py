@@ -110,9 +110,12 @@ def prepare(workdir, repo, semantic, reuse=False):
 
 
 def copy_of(prepared, workdir, name):
+    """A fresh copy of the prepared data directory, on disk before the pass begins: otherwise
+    the first saves' flushes would write out the whole copy."""
     data = os.path.join(workdir, name)
     shutil.rmtree(data, ignore_errors=True)
     shutil.copytree(prepared, data, symlinks=True)
+    os.sync()
     return data
 
 

@@ -5,7 +5,7 @@ use std::path::Path;
 use rusqlite::{Connection, OpenFlags};
 
 /// Bump when `SCHEMA` changes; older index files are then discarded and rebuilt.
-pub const VERSION: i64 = 4;
+pub const VERSION: i64 = 5;
 
 pub const SCHEMA: &str = "
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
@@ -32,7 +32,6 @@ CREATE TABLE changes (
 );
 CREATE INDEX changes_by_page ON changes (page, seq);
 CREATE INDEX changes_by_seq ON changes (seq);
-CREATE INDEX changes_by_path ON changes (path, seq);
 
 -- Pages at HEAD.
 CREATE TABLE pages (

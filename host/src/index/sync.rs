@@ -1,14 +1,17 @@
 //! Bringing the index up to HEAD: record new commits and their changed files, then re-read the
 //! pages they touched. Used after every write, at start-up, by `holt reindex` and `holt import`.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 
 use gix::ObjectId;
-use rusqlite::{OptionalExtension, Transaction, params};
+use rusqlite::{OptionalExtension, Transaction, TransactionBehavior, params};
 
 use super::{Result, WikiIndex};
 use crate::render::Renderer;
-use crate::store::{ChangeKind, CommitMeta, PagePath, PageStore};
+use crate::store::{
+    ChangeKind, CommitMeta, CommitSpec, Committed, Edit, FileChange, PagePath, PageStore,
+};
 
 /// Progress of a sync, for progress bars.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,8 +104,9 @@ impl WikiIndex {
             });
         let mut commits = store.commits_between(from, head)?;
         let tx = conn.transaction()?;
-        if indexed.is_some() && (from.is_none() || !continues(&tx, &commits)?) {
-            // History was rewritten under us (or the old head vanished): start over.
+        if indexed.is_some() && (from.is_none() || commits.is_empty() || !continues(&tx, &commits)?)
+        {
+            // History was rewritten or rewound under us (or the old head vanished): start over.
             tx.execute_batch(
                 "DELETE FROM links; DELETE FROM pages_fts; DELETE FROM pages; DELETE FROM changes;
                  DELETE FROM commits; DELETE FROM files; DELETE FROM meta;",
@@ -111,44 +115,193 @@ impl WikiIndex {
             stats.rebuilt = true;
         }
         let want_events = !stats.rebuilt && commits.len() <= MAX_EVENT_COMMITS;
-        let (touched, existence_changed) = record_commits(
+        stats.existence_changed = stats.rebuilt;
+        let source = AtHead { store, head };
+        apply(
             &tx,
-            store,
+            renderer,
             &commits,
+            &source,
             progress,
-            want_events.then_some(&mut stats.events),
-        )?;
-        stats.existence_changed = existence_changed || stats.rebuilt;
-        stats.commits = commits.len();
-        let total = touched.len();
-        for (done, touched) in touched.into_values().enumerate() {
-            match PagePath::from_file(&format!("{}.md", touched.path)) {
-                Some(page) => match store.read_at(head, &page.file())? {
-                    Some((blob, bytes)) => {
-                        let text = String::from_utf8_lossy(&bytes);
-                        upsert_page(&tx, renderer, &page, &text, blob, &touched)?;
-                    }
-                    None => delete_page(&tx, &touched.path)?,
-                },
-                None => {
-                    delete_page(&tx, &touched.path)?;
-                    stats.skipped.push(format!("{}.md", touched.path));
-                }
-            }
-            stats.pages += 1;
-            progress(SyncProgress::Pages {
-                done: done + 1,
-                total,
-            });
-        }
-        tx.execute(
-            "INSERT INTO meta (key, value) VALUES ('head', ?1)
-             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            [head.to_string()],
+            want_events,
+            &mut stats,
         )?;
         tx.commit()?;
         Ok(stats)
     }
+
+    /// Syncs the commit `spec` just made. When the index stood at its parent, as it does after
+    /// every write, nothing is read back from git: the changes and contents are the commit's
+    /// own. Otherwise (another process wrote in between) it is a full `sync`.
+    pub fn sync_committed(
+        &self,
+        store: &PageStore,
+        renderer: &Renderer,
+        committed: &Committed,
+        spec: &CommitSpec,
+    ) -> Result<SyncStats> {
+        let mut conn = self.writer();
+        // Read and written in one transaction: another process syncing the same index cannot
+        // record the commit in between.
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let indexed: Option<String> = tx
+            .query_row("SELECT value FROM meta WHERE key = 'head'", [], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        let parents = &committed.meta.parents;
+        if parents.len() > 1 || indexed != parents.first().map(ObjectId::to_string) {
+            drop(tx);
+            drop(conn);
+            return self.sync(store, renderer, &mut |_| {});
+        }
+        let mut stats = SyncStats::default();
+        let source = JustCommitted {
+            store,
+            committed,
+            spec,
+        };
+        let commits = std::slice::from_ref(&committed.meta);
+        apply(
+            &tx,
+            renderer,
+            commits,
+            &source,
+            &mut |_| {},
+            true,
+            &mut stats,
+        )?;
+        tx.commit()?;
+        Ok(stats)
+    }
+}
+
+/// Where a sync reads what new commits changed, and the contents of the pages they touched.
+trait Source {
+    /// The files `commit` changed, as `PageStore::changes` gives them.
+    fn changes(&self, commit: &CommitMeta) -> Result<Vec<FileChange>>;
+    /// The size of `blob`, the new content of `file`.
+    fn size(&self, file: &str, blob: ObjectId) -> Result<u64>;
+    /// The blob and content of `file` in the commit synced to.
+    fn read(&self, file: &str) -> Result<Option<(ObjectId, Cow<'_, [u8]>)>>;
+}
+
+/// The repository, for any history.
+struct AtHead<'a> {
+    store: &'a PageStore,
+    head: ObjectId,
+}
+
+impl Source for AtHead<'_> {
+    fn changes(&self, commit: &CommitMeta) -> Result<Vec<FileChange>> {
+        Ok(self.store.changes(commit)?)
+    }
+
+    fn size(&self, _file: &str, blob: ObjectId) -> Result<u64> {
+        Ok(self.store.blob_size(blob)?)
+    }
+
+    fn read(&self, file: &str) -> Result<Option<(ObjectId, Cow<'_, [u8]>)>> {
+        Ok(self
+            .store
+            .read_at(self.head, file)?
+            .map(|(blob, bytes)| (blob, Cow::Owned(bytes))))
+    }
+}
+
+/// The commit just made: its changes and the contents it wrote are at hand.
+struct JustCommitted<'a> {
+    store: &'a PageStore,
+    committed: &'a Committed,
+    spec: &'a CommitSpec,
+}
+
+impl JustCommitted<'_> {
+    /// The last edit of `file` in the commit.
+    fn edit(&self, file: &str) -> Option<&Edit> {
+        self.spec.edits.iter().rev().find(|edit| match edit {
+            Edit::Put { file: f, .. } | Edit::Remove { file: f } => f == file,
+        })
+    }
+}
+
+impl Source for JustCommitted<'_> {
+    fn changes(&self, _commit: &CommitMeta) -> Result<Vec<FileChange>> {
+        Ok(self.committed.changes.clone())
+    }
+
+    fn size(&self, file: &str, blob: ObjectId) -> Result<u64> {
+        match self.edit(file) {
+            Some(Edit::Put { content, .. }) => Ok(content.len() as u64),
+            _ => Ok(self.store.blob_size(blob)?),
+        }
+    }
+
+    fn read(&self, file: &str) -> Result<Option<(ObjectId, Cow<'_, [u8]>)>> {
+        let changed = self.committed.changes.iter().find(|c| c.path == file);
+        match (self.edit(file), changed.and_then(|c| c.blob)) {
+            (Some(Edit::Put { content, .. }), Some(blob)) => {
+                Ok(Some((blob, Cow::Borrowed(content.as_slice()))))
+            }
+            (Some(Edit::Remove { .. }), _) => Ok(None),
+            _ => Ok(self
+                .store
+                .read_at(self.committed.meta.id, file)?
+                .map(|(blob, bytes)| (blob, Cow::Owned(bytes)))),
+        }
+    }
+}
+
+/// Records `commits` (parents first) in the open transaction, re-reads the pages they touched
+/// and moves the index's HEAD to the last of them.
+fn apply(
+    tx: &Transaction<'_>,
+    renderer: &Renderer,
+    commits: &[CommitMeta],
+    source: &dyn Source,
+    progress: &mut dyn FnMut(SyncProgress),
+    want_events: bool,
+    stats: &mut SyncStats,
+) -> Result<()> {
+    let Some(head) = commits.last().map(|c| c.id) else {
+        return Ok(());
+    };
+    let (touched, existence_changed) = record_commits(
+        tx,
+        source,
+        commits,
+        progress,
+        want_events.then_some(&mut stats.events),
+    )?;
+    stats.existence_changed |= existence_changed;
+    stats.commits = commits.len();
+    let total = touched.len();
+    for (done, touched) in touched.into_values().enumerate() {
+        match PagePath::from_file(&format!("{}.md", touched.path)) {
+            Some(page) => match source.read(&page.file())? {
+                Some((blob, bytes)) => {
+                    let text = String::from_utf8_lossy(&bytes);
+                    upsert_page(tx, renderer, &page, &text, blob, &touched)?;
+                }
+                None => delete_page(tx, &touched.path)?,
+            },
+            None => {
+                delete_page(tx, &touched.path)?;
+                stats.skipped.push(format!("{}.md", touched.path));
+            }
+        }
+        stats.pages += 1;
+        progress(SyncProgress::Pages {
+            done: done + 1,
+            total,
+        });
+    }
+    tx.execute(
+        "INSERT INTO meta (key, value) VALUES ('head', ?1)
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        [head.to_string()],
+    )?;
+    Ok(())
 }
 
 /// True if every parent of the new commits is either among them or already indexed.
@@ -169,7 +322,7 @@ fn continues(tx: &Transaction<'_>, commits: &[CommitMeta]) -> Result<bool> {
 /// whether any page was added, deleted or renamed.
 fn record_commits(
     tx: &Transaction<'_>,
-    store: &PageStore,
+    source: &dyn Source,
     commits: &[CommitMeta],
     progress: &mut dyn FnMut(SyncProgress),
     mut events: Option<&mut Vec<PageEvent>>,
@@ -197,14 +350,15 @@ fn record_commits(
             commit.message
         ])?;
         let seq = tx.last_insert_rowid();
-        for change in store.changes(commit)? {
+        for change in source.changes(commit)? {
             if let ChangeKind::Renamed { from } = &change.kind {
                 drop_file.execute([from])?;
             }
             match change.blob {
-                Some(blob) => {
-                    set_file.execute(params![change.path, store.blob_size(blob)? as i64])?
-                }
+                Some(blob) => set_file.execute(params![
+                    change.path,
+                    source.size(&change.path, blob)? as i64
+                ])?,
                 None => drop_file.execute([&change.path])?,
             };
             let page = change.path.strip_suffix(".md");
@@ -304,17 +458,50 @@ fn upsert_page(
             ],
             |r| r.get(0),
         )?;
-    tx.prepare_cached("DELETE FROM links WHERE src = ?1")?
-        .execute([page.as_str()])?;
-    let mut insert_link =
-        tx.prepare_cached("INSERT OR IGNORE INTO links (src, dst) VALUES (?1, ?2)")?;
-    for link in &facts.links {
-        insert_link.execute([page.as_str(), link.as_str()])?;
-    }
+    update_links(tx, page.as_str(), &facts.links)?;
     tx.prepare_cached("DELETE FROM pages_fts WHERE rowid = ?1")?
         .execute([id])?;
     tx.prepare_cached("INSERT INTO pages_fts (rowid, title, body) VALUES (?1, ?2, ?3)")?
         .execute(params![id, title, facts.text])?;
+    Ok(())
+}
+
+/// Makes the page's outgoing links `links`, writing only the rows that change: an edit rarely
+/// changes them, and every row written costs a page of the index's log.
+fn update_links(tx: &Transaction<'_>, src: &str, links: &[PagePath]) -> Result<()> {
+    // As the table's collation compares them: without regard to case, the first one kept.
+    let mut wanted: HashMap<String, &str> = HashMap::new();
+    for link in links {
+        wanted
+            .entry(link.as_str().to_lowercase())
+            .or_insert(link.as_str());
+    }
+    let stored: Vec<(String, String)> = tx
+        .prepare_cached("SELECT src, dst FROM links WHERE src = ?1")?
+        .query_map([src], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut kept = HashSet::new();
+    if stored.iter().all(|(s, _)| s == src) {
+        let mut delete = tx.prepare_cached("DELETE FROM links WHERE src = ?1 AND dst = ?2")?;
+        for (_, dst) in &stored {
+            let key = dst.to_lowercase();
+            if wanted.get(&key) == Some(&dst.as_str()) {
+                kept.insert(key);
+            } else {
+                delete.execute([src, dst.as_str()])?;
+            }
+        }
+    } else {
+        // The page's name changed case: every row names it anew.
+        tx.prepare_cached("DELETE FROM links WHERE src = ?1")?
+            .execute([src])?;
+    }
+    let mut insert = tx.prepare_cached("INSERT OR IGNORE INTO links (src, dst) VALUES (?1, ?2)")?;
+    for (key, link) in &wanted {
+        if !kept.contains(key) {
+            insert.execute([src, link])?;
+        }
+    }
     Ok(())
 }
 

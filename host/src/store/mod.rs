@@ -20,6 +20,9 @@ pub use path::{AttachmentName, PagePath, PathError};
 
 /// How often a commit is retried when another writer moved the branch underneath it.
 const CAS_RETRIES: usize = 8;
+/// The object cache of the writing handle: the root tree and the folders of the pages being
+/// edited, a few KiB each, fit many times over.
+const WRITER_CACHE_BYTES: usize = 1 << 20;
 /// Renames whose content changed are paired when at least this share of lines survived (git's -M50%).
 const RENAME_SIMILARITY: f32 = 0.5;
 /// Fuzzy rename pairing is skipped for commits adding or deleting more Markdown files than this.
@@ -94,6 +97,15 @@ pub struct CommitMeta {
     pub message: String,
 }
 
+/// A commit just made, with the files it changed: what the index needs, without reading back
+/// what was just written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Committed {
+    pub meta: CommitMeta,
+    /// Exactly what `PageStore::changes` says of the commit, sorted by path.
+    pub changes: Vec<FileChange>,
+}
+
 /// How one file changed between a commit and its first parent.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ChangeKind {
@@ -125,7 +137,9 @@ pub struct DirEntry {
 pub struct PageStore {
     repo: gix::ThreadSafeRepository,
     git_dir: PathBuf,
-    write_lock: Mutex<()>,
+    /// Serializes writes, through one handle whose object cache keeps the trees recent writes
+    /// read: a save reads almost nothing from disk before it writes.
+    writer: Mutex<gix::Repository>,
 }
 
 impl PageStore {
@@ -140,10 +154,13 @@ impl PageStore {
             std::fs::write(git_dir.join("HEAD"), "ref: refs/heads/main\n")?;
             repo
         };
+        let repo = repo.into_sync();
+        let mut writer = repo.to_thread_local();
+        writer.object_cache_size(WRITER_CACHE_BYTES);
         Ok(PageStore {
-            repo: repo.into_sync(),
+            repo,
             git_dir: git_dir.to_path_buf(),
-            write_lock: Mutex::new(()),
+            writer: Mutex::new(writer),
         })
     }
 
@@ -164,18 +181,18 @@ impl PageStore {
     }
 
     /// Applies `spec` as one commit on the current branch, or fails without writing anything.
-    pub fn commit(&self, spec: &CommitSpec) -> Result<CommitMeta> {
-        let _serialized = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
-        let repo = self.repo();
-        let branch = branch_of(&repo)?;
+    pub fn commit(&self, spec: &CommitSpec) -> Result<Committed> {
+        let writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        let repo: &gix::Repository = &writer;
+        let branch = branch_of(repo)?;
         for _ in 0..CAS_RETRIES {
-            let head = head_of(&repo)?;
+            let head = head_of(repo)?;
             let base_tree = match head {
                 Some(id) => repo.find_commit(id)?.tree_id()?.detach(),
                 None => ObjectId::empty_tree(repo.object_hash()),
             };
             for expect in &spec.expect {
-                let current = blob_in_tree(&repo, base_tree, &expect.file)?;
+                let current = blob_in_tree(repo, base_tree, &expect.file)?;
                 if current != expect.blob {
                     return Err(StoreError::Conflict {
                         file: expect.file.clone(),
@@ -184,14 +201,17 @@ impl PageStore {
                 }
             }
             let mut editor = repo.edit_tree(base_tree)?;
+            let mut written = Vec::with_capacity(spec.edits.len());
             for edit in &spec.edits {
                 match edit {
                     Edit::Put { file, content } => {
                         let blob = repo.write_blob(content)?.detach();
                         editor.upsert(file.as_str(), EntryKind::Blob, blob)?;
+                        written.push((file.as_str(), Some(blob)));
                     }
                     Edit::Remove { file } => {
                         editor.remove(file.as_str())?;
+                        written.push((file.as_str(), None));
                     }
                 }
             }
@@ -199,9 +219,11 @@ impl PageStore {
             if tree == base_tree {
                 return Err(StoreError::NothingToCommit);
             }
+            let changes = self.changes_of_edits(repo, base_tree, &written)?;
             let signature = signature(&spec.author);
+            let message = normalized_message(&spec.message);
             let commit = gix::objs::Commit {
-                message: normalized_message(&spec.message).into(),
+                message: message.as_str().into(),
                 tree,
                 author: signature.clone(),
                 committer: signature.clone(),
@@ -211,7 +233,7 @@ impl PageStore {
             };
             let id = repo.write_object(&commit)?.detach();
             // Objects reach the disk before any ref points at them.
-            self.flush(|| self.sync_new_objects(&repo, base_tree, tree, id))?;
+            self.flush(|| self.sync_new_objects(repo, base_tree, tree, id))?;
             let expected = match head {
                 Some(old) => PreviousValue::MustExistAndMatch(Target::Object(old)),
                 None => PreviousValue::MustNotExist,
@@ -228,10 +250,23 @@ impl PageStore {
                 Ok(_) => {
                     let moved = self.git_dir.join(branch.as_bstr().to_str_lossy().as_ref());
                     self.flush(|| sync_file_and_dir(&moved))?;
-                    return self.commit_meta(id);
+                    // As `commit_meta` would read it back.
+                    let meta = CommitMeta {
+                        id,
+                        parents: head.into_iter().collect(),
+                        author_name: signature_text(&spec.author.name),
+                        author_email: signature_text(&spec.author.email),
+                        time: signature.time.seconds,
+                        message: message.trim_end().to_string(),
+                    };
+                    let changes = match changes {
+                        Some(changes) => changes,
+                        None => self.changes(&meta)?,
+                    };
+                    return Ok(Committed { meta, changes });
                 }
                 // Someone else moved the branch: re-read HEAD and re-check the preconditions.
-                Err(_) if head_of(&repo)? != head => continue,
+                Err(_) if head_of(repo)? != head => continue,
                 Err(err) => return Err(err.into()),
             }
         }
@@ -496,6 +531,52 @@ impl PageStore {
         Ok(out)
     }
 
+    /// The changes a commit's edits made to `base_tree`, worked out from the edits (a lookup per
+    /// edited path instead of a diff of the whole trees), or `None` where only a diff tells
+    /// exactly: a path edited twice, or an edit that replaces a folder or a file with the other.
+    fn changes_of_edits(
+        &self,
+        repo: &gix::Repository,
+        base_tree: ObjectId,
+        edits: &[(&str, Option<ObjectId>)],
+    ) -> Result<Option<Vec<FileChange>>> {
+        let tree = repo.find_tree(base_tree)?;
+        let mut seen = HashSet::new();
+        let (mut added, mut deleted, mut out) = (Vec::new(), Vec::new(), Vec::new());
+        for &(file, new) in edits {
+            if !seen.insert(file) {
+                return Ok(None);
+            }
+            // A file where the edit needs a folder (or the other way round) changes more paths.
+            for (at, _) in file.match_indices('/') {
+                if let Some(entry) = tree.lookup_entry_by_path(&file[..at])?
+                    && !entry.mode().is_tree()
+                {
+                    return Ok(None);
+                }
+            }
+            let old = match tree.lookup_entry_by_path(file)? {
+                Some(entry) if entry.mode().is_blob() => Some(entry.object_id()),
+                Some(_) => return Ok(None),
+                None => None,
+            };
+            match (old, new) {
+                (None, Some(blob)) => added.push((file.to_string(), blob)),
+                (Some(old), None) => deleted.push((file.to_string(), old)),
+                (Some(old), Some(blob)) if old != blob => out.push(FileChange {
+                    path: file.to_string(),
+                    kind: ChangeKind::Modified,
+                    blob: Some(blob),
+                    old_blob: Some(old),
+                }),
+                _ => {}
+            }
+        }
+        out.extend(self.pair_renames(added, deleted)?);
+        out.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(Some(out))
+    }
+
     /// Pairs deletions with additions of the same content (or, for pages, mostly the same).
     fn pair_renames(
         &self,
@@ -671,10 +752,18 @@ fn commit_meta(repo: &gix::Repository, id: ObjectId) -> Result<CommitMeta> {
 
 fn signature(author: &Author) -> gix::actor::Signature {
     gix::actor::Signature {
-        name: author.name.as_str().into(),
-        email: author.email.as_str().into(),
+        name: signature_text(&author.name).into(),
+        email: signature_text(&author.email).into(),
         time: gix::date::Time::now_utc(),
     }
+}
+
+/// A name or email as a commit header can hold it: without the angle brackets and line breaks
+/// that would end the field early, trimmed as git trims it.
+fn signature_text(text: &str) -> String {
+    text.replace(['<', '>', '\n', '\r', '\0'], "")
+        .trim()
+        .to_string()
 }
 
 /// Commit messages end in exactly one newline and are never empty.
@@ -771,9 +860,9 @@ mod tests {
                 }],
             ))
             .unwrap();
-        assert_eq!(store.head().unwrap(), Some(first.id));
-        assert_eq!(first.message, "test");
-        let (blob, bytes) = store.read_at(first.id, "Home.md").unwrap().unwrap();
+        assert_eq!(store.head().unwrap(), Some(first.meta.id));
+        assert_eq!(first.meta.message, "test");
+        let (blob, bytes) = store.read_at(first.meta.id, "Home.md").unwrap().unwrap();
         assert_eq!(bytes, b"# Home\n");
 
         // A create of an existing file, and an edit based on an old blob, both conflict.
@@ -808,7 +897,7 @@ mod tests {
         assert!(matches!(err, StoreError::Conflict { .. }));
         assert_eq!(
             store.head().unwrap(),
-            Some(second.id),
+            Some(second.meta.id),
             "a refused commit writes nothing"
         );
 
@@ -859,7 +948,8 @@ mod tests {
                 vec![],
             ))
             .unwrap();
-        let changes = store.changes(&moved).unwrap();
+        let changes = store.changes(&moved.meta).unwrap();
+        assert_eq!(moved.changes, changes, "the commit knows its own changes");
         let renamed: Vec<(&str, &str)> = changes
             .iter()
             .filter_map(|c| match &c.kind {
@@ -879,6 +969,61 @@ mod tests {
     }
 
     #[test]
+    fn a_commit_knows_what_it_changed_as_a_diff_would_say() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = PageStore::open_or_init(&dir.path().join("repo.git")).unwrap();
+        let remove = |file: &str| Edit::Remove { file: file.into() };
+        let steps = vec![
+            vec![
+                put("Home.md", "# Home\n"),
+                put("Notes", "a file"),
+                put("a/b.md", "b"),
+            ],
+            // An identical put beside a real change, and a removal of what is not there.
+            vec![
+                put("Home.md", "# Home\n"),
+                put("c.md", "c"),
+                remove("missing.md"),
+            ],
+            // A file where a folder must go, and a folder removed as one path.
+            vec![put("Notes/x.md", "x")],
+            vec![remove("a")],
+            // The same path edited twice, and an exact rename.
+            vec![
+                put("d.md", "1"),
+                put("d.md", "2"),
+                remove("c.md"),
+                put("e.md", "c"),
+            ],
+        ];
+        let mut author = author();
+        author.name = " Ann <ann@evil> \n".into();
+        for edits in steps {
+            let committed = store
+                .commit(&CommitSpec {
+                    author: author.clone(),
+                    message: "  step\n\n".into(),
+                    edits,
+                    expect: vec![],
+                })
+                .unwrap();
+            assert_eq!(
+                committed.meta,
+                store.commit_meta(committed.meta.id).unwrap()
+            );
+            assert_eq!(committed.changes, store.changes(&committed.meta).unwrap());
+            assert!(!committed.changes.is_empty());
+        }
+        assert_eq!(
+            store
+                .commit_meta(store.head().unwrap().unwrap())
+                .unwrap()
+                .author_name,
+            "Ann ann@evil"
+        );
+    }
+
+    #[test]
     fn commits_between_orders_parents_first() {
         let dir = tempfile::tempdir().unwrap();
         let store = PageStore::open_or_init(&dir.path().join("repo.git")).unwrap();
@@ -887,6 +1032,7 @@ mod tests {
                 store
                     .commit(&spec(vec![put("p.md", &format!("v{i}"))], vec![]))
                     .unwrap()
+                    .meta
                     .id
             })
             .collect();
@@ -909,17 +1055,17 @@ mod tests {
                 vec![],
             ))
             .unwrap();
-        let entries = store.list_dir(c.id, "a").unwrap();
+        let entries = store.list_dir(c.meta.id, "a").unwrap();
         let names: Vec<(&str, u64)> = entries.iter().map(|e| (e.name.as_str(), e.size)).collect();
         assert_eq!(names, vec![("b.md", 1), ("x.txt", 3)]);
         let mut files: Vec<String> = store
-            .all_files(c.id)
+            .all_files(c.meta.id)
             .unwrap()
             .into_iter()
             .map(|(p, _)| p)
             .collect();
         files.sort();
         assert_eq!(files, vec!["a.md", "a/b.md", "a/x.txt"]);
-        assert!(store.list_dir(c.id, "missing").unwrap().is_empty());
+        assert!(store.list_dir(c.meta.id, "missing").unwrap().is_empty());
     }
 }

@@ -23,7 +23,9 @@ use crate::index::{
 pub use crate::index::{PageEvent, PageEventKind};
 use crate::render::{NoHooks, RenderHooks, Rendered, Renderer};
 use crate::semantic::SemanticSearch;
-use crate::store::{AttachmentName, Author, PagePath, PageStore, PathError, StoreError};
+use crate::store::{
+    AttachmentName, Author, CommitSpec, Committed, PagePath, PageStore, PathError, StoreError,
+};
 
 /// Why a wiki operation failed; mapped to an HTTP status once, in the web layer.
 #[derive(Debug, thiserror::Error)]
@@ -193,6 +195,19 @@ impl Wiki {
     /// Brings the index up to HEAD (after a write, or when git changed underneath).
     pub fn sync(&self, progress: &mut dyn FnMut(SyncProgress)) -> Result<SyncStats> {
         let stats = self.index.sync(&self.store, &self.renderer, progress)?;
+        self.synced(stats)
+    }
+
+    /// Brings the index to the commit a write just made, from what the write knows.
+    fn sync_committed(&self, committed: &Committed, spec: &CommitSpec) -> Result<SyncStats> {
+        let stats = self
+            .index
+            .sync_committed(&self.store, &self.renderer, committed, spec)?;
+        self.synced(stats)
+    }
+
+    /// What follows every sync: warnings, the page names, the version caches key on.
+    fn synced(&self, stats: SyncStats) -> Result<SyncStats> {
         for skipped in &stats.skipped {
             tracing::warn!(wiki = %self.slug, file = %skipped, "not indexed: the file name is not a valid page name");
         }

@@ -157,9 +157,12 @@ impl WikiIndex {
         }
         let mut stats = SyncStats::default();
         let source = JustCommitted {
-            store,
             committed,
             spec,
+            repository: AtHead {
+                store,
+                head: committed.meta.id,
+            },
         };
         let commits = std::slice::from_ref(&committed.meta);
         apply(
@@ -209,19 +212,25 @@ impl Source for AtHead<'_> {
     }
 }
 
-/// The commit just made: its changes and the contents it wrote are at hand.
+/// The commit just made: its changes and the contents it wrote are at hand; the repository
+/// (at that commit) answers only for what the edits do not hold.
 struct JustCommitted<'a> {
-    store: &'a PageStore,
     committed: &'a Committed,
     spec: &'a CommitSpec,
+    repository: AtHead<'a>,
 }
 
 impl JustCommitted<'_> {
-    /// The last edit of `file` in the commit.
-    fn edit(&self, file: &str) -> Option<&Edit> {
-        self.spec.edits.iter().rev().find(|edit| match edit {
+    /// The content the commit's last edit of `file` wrote (`None` if it removed the file or
+    /// did not touch it).
+    fn written(&self, file: &str) -> Option<&[u8]> {
+        let last = self.spec.edits.iter().rev().find(|edit| match edit {
             Edit::Put { file: f, .. } | Edit::Remove { file: f } => f == file,
-        })
+        });
+        match last {
+            Some(Edit::Put { content, .. }) => Some(content),
+            _ => None,
+        }
     }
 }
 
@@ -231,23 +240,17 @@ impl Source for JustCommitted<'_> {
     }
 
     fn size(&self, file: &str, blob: ObjectId) -> Result<u64> {
-        match self.edit(file) {
-            Some(Edit::Put { content, .. }) => Ok(content.len() as u64),
-            _ => Ok(self.store.blob_size(blob)?),
+        match self.written(file) {
+            Some(content) => Ok(content.len() as u64),
+            None => self.repository.size(file, blob),
         }
     }
 
     fn read(&self, file: &str) -> Result<Option<(ObjectId, Cow<'_, [u8]>)>> {
         let changed = self.committed.changes.iter().find(|c| c.path == file);
-        match (self.edit(file), changed.and_then(|c| c.blob)) {
-            (Some(Edit::Put { content, .. }), Some(blob)) => {
-                Ok(Some((blob, Cow::Borrowed(content.as_slice()))))
-            }
-            (Some(Edit::Remove { .. }), _) => Ok(None),
-            _ => Ok(self
-                .store
-                .read_at(self.committed.meta.id, file)?
-                .map(|(blob, bytes)| (blob, Cow::Owned(bytes)))),
+        match (self.written(file), changed.and_then(|c| c.blob)) {
+            (Some(content), Some(blob)) => Ok(Some((blob, Cow::Borrowed(content)))),
+            _ => self.repository.read(file),
         }
     }
 }

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
 use rusqlite::Connection;
+use rusqlite::config::DbConfig;
 
 /// Errors opening or migrating a database.
 #[derive(Debug, thiserror::Error)]
@@ -38,6 +39,15 @@ pub fn open(path: &Path) -> Result<Connection, DbError> {
         path: path.to_path_buf(),
         source,
     })?;
+    // Without the query planner stability guarantee SQLite may mark a cached statement for
+    // re-preparation whenever a parameter is bound anew, in case the value would change the
+    // plan; prepared statements are then parsed and planned again on every call. Holt's
+    // queries have one good plan each.
+    conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)
+        .map_err(|source| DbError::Open {
+            path: path.to_path_buf(),
+            source,
+        })?;
     Ok(conn)
 }
 

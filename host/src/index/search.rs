@@ -109,45 +109,62 @@ impl Marker {
         self.render(text, &spans, 0, spans.len(), 0, text.len())
     }
 
-    /// The window of `text` with the most distinct matching words, as HTML.
+    /// The window of `text` with the most distinct matching words, as HTML: the first window
+    /// that starts a few words before a match and holds as many distinct stems as any other.
+    /// The text is read only until a window holds every stem (no later one could win), so a
+    /// common word's snippet costs a few words of a long page, not all of it.
     fn snippet(&self, text: &str) -> String {
-        let spans = word_spans(text);
+        let every = self.stems.len().min(64);
+        let mut words = WordSpans::new(text);
+        let mut spans: Vec<(usize, usize)> = Vec::new();
+        // Matches as (word, stem); windows are weighed in order once the text is read past them.
+        let mut hits: Vec<(usize, usize)> = Vec::new();
+        let mut weighed = 0;
+        let mut best = (0usize, 0usize); // (start word, distinct stems)
+        loop {
+            let next = words.next();
+            if let Some((s, e)) = next {
+                if let Some(stem) = self.matching(&text[s..e]) {
+                    hits.push((spans.len(), stem));
+                }
+                spans.push((s, e));
+            }
+            // A window is final once a word beyond it has been read (or the text has ended).
+            while let Some(&(i, _)) = hits.get(weighed) {
+                let start = i.saturating_sub(LEAD_WORDS);
+                if next.is_some() && spans.len() <= start + SNIPPET_WORDS {
+                    break;
+                }
+                let mut seen = 0u64;
+                for (j, stem) in &hits {
+                    if *j >= start && *j < start + SNIPPET_WORDS {
+                        seen |= 1 << (*stem % 64);
+                    }
+                }
+                let distinct = seen.count_ones() as usize;
+                if distinct > best.1 {
+                    best = (start, distinct);
+                }
+                weighed += 1;
+            }
+            if next.is_none() || (best.1 == every && spans.len() > best.0 + SNIPPET_WORDS) {
+                break;
+            }
+        }
         if spans.is_empty() {
             return String::new();
         }
-        let hits: Vec<(usize, usize)> = spans
-            .iter()
-            .enumerate()
-            .filter_map(|(i, (s, e))| self.matching(&text[*s..*e]).map(|stem| (i, stem)))
-            .collect();
-        let mut best = (0usize, 0usize); // (start word, distinct stems)
-        for (i, _) in &hits {
-            let start = i.saturating_sub(LEAD_WORDS);
-            let mut seen = 0u64;
-            for (j, stem) in &hits {
-                if *j >= start && *j < start + SNIPPET_WORDS {
-                    seen |= 1 << (*stem % 64);
-                }
-            }
-            let distinct = seen.count_ones() as usize;
-            if distinct > best.1 {
-                best = (start, distinct);
-            }
-        }
+        let more = words.next().is_some() || spans.len() > best.0 + SNIPPET_WORDS;
         let start = best.0;
         let end = (start + SNIPPET_WORDS).min(spans.len());
         let from = if start == 0 { 0 } else { spans[start].0 };
-        let to = if end == spans.len() {
-            text.len()
-        } else {
-            spans[end - 1].1
-        };
+        let to = if more { spans[end - 1].1 } else { text.len() };
         let mut out = String::new();
         if start > 0 {
             out.push('…');
         }
         out.push_str(&self.render(text, &spans, start, end, from, to));
-        if end < spans.len() {
+        if more {
             out.push('…');
         }
         out
@@ -181,22 +198,34 @@ impl Marker {
 
 /// Byte ranges of the words (runs of letters and digits) of `text`.
 fn word_spans(text: &str) -> Vec<(usize, usize)> {
-    let mut spans = Vec::new();
-    let mut start = None;
-    for (i, c) in text.char_indices() {
-        match (c.is_alphanumeric(), start) {
-            (true, None) => start = Some(i),
-            (false, Some(s)) => {
-                spans.push((s, i));
-                start = None;
-            }
-            _ => {}
+    WordSpans::new(text).collect()
+}
+
+/// The words of a text as byte ranges, read as they are asked for.
+struct WordSpans<'a> {
+    text: &'a str,
+    chars: std::str::CharIndices<'a>,
+}
+
+impl<'a> WordSpans<'a> {
+    fn new(text: &'a str) -> Self {
+        WordSpans {
+            text,
+            chars: text.char_indices(),
         }
     }
-    if let Some(s) = start {
-        spans.push((s, text.len()));
+}
+
+impl Iterator for WordSpans<'_> {
+    type Item = (usize, usize);
+
+    fn next(&mut self) -> Option<(usize, usize)> {
+        let start = self.chars.find(|(_, c)| c.is_alphanumeric())?.0;
+        match self.chars.find(|(_, c)| !c.is_alphanumeric()) {
+            Some((end, _)) => Some((start, end)),
+            None => Some((start, self.text.len())),
+        }
     }
-    spans
 }
 
 /// Escapes text for HTML; line breaks become spaces (snippets are one line).
@@ -258,6 +287,77 @@ mod tests {
             snippet.contains("<mark>alpha</mark> <mark>beta</mark> together"),
             "{snippet}"
         );
+    }
+
+    /// The snippet as a full read of the text would choose it: the first window (starting
+    /// `LEAD_WORDS` before a match) with the most distinct stems.
+    fn snippet_by_full_read(marker: &Marker, text: &str) -> String {
+        let spans = word_spans(text);
+        if spans.is_empty() {
+            return String::new();
+        }
+        let hits: Vec<(usize, usize)> = (0..spans.len())
+            .filter_map(|i| {
+                let (s, e) = spans[i];
+                marker.matching(&text[s..e]).map(|stem| (i, stem))
+            })
+            .collect();
+        let mut best = (0, 0);
+        for (i, _) in &hits {
+            let start = i.saturating_sub(LEAD_WORDS);
+            let mut stems: Vec<usize> = hits
+                .iter()
+                .filter(|(j, _)| *j >= start && *j < start + SNIPPET_WORDS)
+                .map(|(_, stem)| *stem)
+                .collect();
+            stems.sort();
+            stems.dedup();
+            if stems.len() > best.1 {
+                best = (start, stems.len());
+            }
+        }
+        let end = (best.0 + SNIPPET_WORDS).min(spans.len());
+        let from = if best.0 == 0 { 0 } else { spans[best.0].0 };
+        let to = if end == spans.len() {
+            text.len()
+        } else {
+            spans[end - 1].1
+        };
+        let body = marker.render(text, &spans, best.0, end, from, to);
+        let lead = if best.0 > 0 { "…" } else { "" };
+        let tail = if end < spans.len() { "…" } else { "" };
+        format!("{lead}{body}{tail}")
+    }
+
+    #[test]
+    fn snippets_read_only_as_far_as_needed_and_choose_as_a_full_read_would() {
+        let words_of = |n: usize, seed: usize| -> String {
+            let vocabulary = ["alpha", "beta", "gamma", "lorem", "ipsum", "dolor", "sit"];
+            (0..n)
+                .map(|i| vocabulary[(i * 7 + seed * 3 + i / 5) % vocabulary.len()])
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        let queries = [
+            "alpha",
+            "alpha beta",
+            "gamma beta alpha",
+            "zeta",
+            "sit alpha",
+        ];
+        for n in [0, 1, 5, 27, 28, 29, 34, 35, 36, 80, 300] {
+            for seed in 0..4 {
+                let text = format!("{}. {}", words_of(n, seed), words_of(n / 2, seed + 1));
+                for q in queries {
+                    let marker = Marker::new(&words(q));
+                    assert_eq!(
+                        marker.snippet(&text),
+                        snippet_by_full_read(&marker, &text),
+                        "query {q:?} on {n} words (seed {seed})"
+                    );
+                }
+            }
+        }
     }
 
     #[test]
